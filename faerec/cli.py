@@ -1,0 +1,66 @@
+"""The ``faerec`` command (CONTRACT.md).
+
+Each stage registers its own sub-command from the module that owns it, so this file stays a dispatcher.
+A sub-command's handler returns a dict; it is printed as the one-line JSON summary that ends standard output.
+Errors the user can fix (FaerecError) print one clear line on standard error and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from faerec.errors import FaerecError
+
+# Modules that define ``register(subparsers)``; each handler is set with ``set_defaults(func=...)``.
+COMMAND_MODULES = (
+    "faerec.data.commands",
+    "faerec.text.commands",
+    "faerec.train.commands",
+    "faerec.eval.commands",
+    "faerec.pipeline_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faerec", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a stage that is not installed in this build
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        summary = args.func(args)
+    except FaerecError as exc:
+        print(f"faerec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"faerec {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if summary is not None:
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def _version() -> str:
+    from faerec import __version__
+
+    return f"faerec {__version__}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The contract between models and the trainer/evaluator.
+
+Sequences are LEFT-padded with item 0: ``input_ids[b, -1]`` is the most recent item. Positions whose input
+is 0 are padding; their outputs are ignored by every loss and never attend to real items' futures.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class SequentialRecommender(Protocol):
+    """What ``faerec.models.build_model`` returns (an ``nn.Module``)."""
+
+    def training_loss(
+        self, input_ids: torch.Tensor, pos_ids: torch.Tensor, neg_ids: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss for one batch and its named parts (floats, for logging).
+
+        input_ids, pos_ids, neg_ids: LongTensor [B, L]; pos_ids[b, t] is the next item after input_ids[b, t],
+        neg_ids[b, t] one sampled negative; positions where pos_ids == 0 are excluded from every loss.
+        ``epoch`` (0-based) drives FAERec's curriculum.
+        """
+        ...
+
+    def item_table(self) -> torch.Tensor:
+        """[n_items + 1, D] item representations used for inference scoring (row 0 = padding)."""
+        ...
+
+    def user_embedding(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """[B, D] representation of the last position, scored against ``item_table()`` by dot product."""
+        ...
