@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv and install faerec with its test tools. Safe to re-run; it only installs what is missing.
+#
+# torch is installed first, pinned, so that pip resolving the other packages never swaps in a different build:
+#   FAEREC_TORCH_SPEC   the requirement to install (default torch==2.13.0)
+#   FAEREC_TORCH_INDEX  an index URL for torch only, e.g. https://download.pytorch.org/whl/cpu for a CPU-only
+#                       machine, or .../whl/cu126 for a given CUDA. Unset: pip's normal sources (PyPI gives the
+#                       standard CUDA-enabled build on Linux; a machine whose pip is configured with a local
+#                       wheel folder, like our CI, takes the CPU wheel from there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  spec="${FAEREC_TORCH_SPEC:-torch==2.13.0}"
+  echo "setup: installing $spec" >&2
+  if [ -n "${FAEREC_TORCH_INDEX:-}" ]; then
+    "${pip[@]}" install "$spec" --index-url "$FAEREC_TORCH_INDEX"
+  else
+    "${pip[@]}" install "$spec"
+  fi
+fi
+if ! .venv/bin/python -c "import faerec, pytest" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.faerec-installed ]; then
+  echo "setup: installing faerec and its dependencies" >&2
+  "${pip[@]}" install -e ".[dev]"
+  touch .venv/.faerec-installed
+fi
+echo "setup: ready (.venv/bin/faerec)" >&2
