@@ -1,0 +1,25 @@
+"""`faerec evaluate RUN_DIR` (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="re-evaluate a trained run (full ranking) and rewrite metrics.json",
+                              description="Load RUN_DIR/config.json and best.pt, rebuild dataset and model, "
+                              "re-run validation and test evaluation, rewrite RUN_DIR/metrics.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data", metavar="DIR", help="dataset folder, if it moved since training")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the run's device")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> dict:
+    from faerec.eval.run import evaluate_run
+    from faerec.train.commands import summary
+
+    started = time.perf_counter()
+    result = evaluate_run(args.run_dir, dataset_dir=args.data, device=args.device)
+    return summary(result, time.perf_counter() - started)

@@ -1,0 +1,63 @@
+"""The runs/<run-id>/metrics.json document (CONTRACT.md), shared by training and `faerec evaluate`."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from typing import Any
+
+import torch
+
+from faerec.data.dataset import Dataset
+
+METRICS = "metrics.json"
+
+
+def split_block(result: dict[str, Any]) -> dict[str, Any]:
+    """An evaluator result without its timing (timings live under "timing")."""
+    return {key: value for key, value in result.items() if key != "seconds"}
+
+
+def peak_memory_mb(device: torch.device | None = None) -> dict[str, float]:
+    """Peak resident memory of this process (and peak CUDA allocation), in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+    out = {"peak_rss_mb": round(rss_mb, 1)}
+    if device is not None and device.type == "cuda":
+        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+def metrics_document(
+    dataset: Dataset,
+    backbone: str,
+    method: str,
+    seed: int,
+    best_epoch: int,
+    epochs_run: int,
+    valid: dict[str, Any],
+    test: dict[str, Any],
+    timing: dict[str, float],
+    device: str,
+    memory: dict[str, float] | None = None,
+    stop_reason: str | None = None,
+) -> dict[str, Any]:
+    doc = {
+        "dataset": dataset.name,
+        "backbone": backbone,
+        "method": method,
+        "seed": seed,
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "n_users_evaluated": int(dataset.evaluable.sum()),
+        "n_users_skipped": int((~dataset.evaluable).sum()),
+        "test": split_block(test),
+        "valid": split_block(valid),
+        "timing": {key: round(float(value), 4) for key, value in timing.items()},
+        "device": device,
+    }
+    if memory:
+        doc["memory"] = memory
+    if stop_reason:
+        doc["stop_reason"] = stop_reason
+    return doc

@@ -1,0 +1,70 @@
+"""`faerec evaluate RUN_DIR`: rebuild a finished run's model from config.json + best.pt and re-score it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from faerec.data.dataset import Dataset
+from faerec.errors import FaerecError
+from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
+from faerec.eval.evaluator import Evaluator
+from faerec.io import write_json
+from faerec.train import checkpoint
+from faerec.train.device import describe, resolve_device
+from faerec.train.modelling import model_for
+from faerec.train.run import read_config
+
+
+def evaluate_run(
+    run_dir: str | Path, dataset_dir: str | Path | None = None, device: str | None = None
+) -> dict[str, Any]:
+    """Re-run validation and test evaluation with the run's best weights; rewrites metrics.json.
+
+    ``dataset_dir`` overrides the folder recorded in config.json (e.g. a run copied to another machine);
+    ``device`` overrides the configured one. Returns metrics.json's content plus "run_dir".
+    """
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    saved_dir, cfg = read_config(run_dir)
+    if device is not None:
+        cfg = cfg.replace(device=device)
+    dataset = Dataset.load(dataset_dir if dataset_dir is not None else saved_dir)
+    best_path = run_dir / checkpoint.BEST
+    if not best_path.exists():
+        raise FaerecError("no best.pt: the run has not finished training (resume it with --resume)",
+                          path=run_dir)
+    best = checkpoint.load(best_path)
+    torch_device = resolve_device(cfg.device)
+    model = model_for(dataset, cfg)
+    try:
+        model.load_state_dict(best["model"])
+    except RuntimeError as exc:
+        raise FaerecError(f"best.pt does not fit the configured model: {exc}", path=best_path) from None
+    model.to(torch_device)
+
+    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, torch_device, cfg.popularity)
+    valid = evaluator.evaluate(model, "valid")
+    test = evaluator.evaluate(model, "test")
+
+    previous = _previous_metrics(run_dir)
+    timing = dict(previous.get("timing", {}))
+    timing["eval_seconds"] = test["seconds"]
+    timing["evaluate_total_seconds"] = time.perf_counter() - started
+    doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, int(best["epoch"]),
+                           int(previous.get("epochs_run", best["epoch"])), valid, test, timing,
+                           describe(torch_device), peak_memory_mb(torch_device), previous.get("stop_reason"))
+    write_json(run_dir / METRICS, doc)
+    return {**doc, "run_dir": str(run_dir)}
+
+
+def _previous_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / METRICS
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}  # a damaged metrics.json is exactly what this command rewrites

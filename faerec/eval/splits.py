@@ -1,0 +1,62 @@
+"""Validation and test inputs, targets and histories for every evaluable user, built once, vectorised.
+
+Leave-one-out (PROTOCOL.md): for a user with n >= 3 items, the validation ranking sees the first n - 2 items
+(the training part) and predicts item n - 1; the test ranking sees the first n - 1 items (train + validation)
+and predicts item n. The history that is masked out of the ranking is exactly what the model saw as input
+history (the whole prefix, not only the last ``max_len`` items).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from faerec.data.dataset import Dataset
+from faerec.train.sequences import left_padded_windows, position_in_user, user_of_entry
+
+SPLITS = ("valid", "test")
+
+
+@dataclass
+class EvalSplit:
+    """Rows are evaluable users in user order. History of row r: hist_items[hist_ptr[r]:hist_ptr[r + 1]]."""
+
+    name: str
+    users: np.ndarray  # int64 [U]
+    inputs: torch.Tensor  # int64 [U, L]
+    targets: torch.Tensor  # int64 [U]
+    hist_items: torch.Tensor  # int64 [H]
+    hist_rows: torch.Tensor  # int64 [H], row of each history entry
+    hist_ptr: np.ndarray  # int64 [U + 1]
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @classmethod
+    def build(cls, dataset: Dataset, name: str, max_len: int) -> EvalSplit:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        users = np.flatnonzero(dataset.evaluable)
+        # history length per user: the training part for "valid", training + validation item for "test"
+        hist_len = dataset.train_lengths + (1 if name == "test" else 0)
+        starts = dataset.offsets[:-1]
+        inputs = left_padded_windows(dataset.items, starts[users], starts[users] + hist_len[users], max_len)
+        targets = dataset.items[starts[users] + hist_len[users]]
+
+        row_of_user = np.full(dataset.n_users, -1, dtype=np.int64)
+        row_of_user[users] = np.arange(len(users))
+        owner = user_of_entry(dataset)
+        in_history = dataset.evaluable[owner] & (position_in_user(dataset) < hist_len[owner])
+        hist_ptr = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(hist_len[users], out=hist_ptr[1:])
+        return cls(
+            name=name,
+            users=users,
+            inputs=torch.from_numpy(inputs),
+            targets=torch.from_numpy(targets.astype(np.int64)),
+            hist_items=torch.from_numpy(dataset.items[in_history].astype(np.int64)),
+            hist_rows=torch.from_numpy(row_of_user[owner[in_history]]),
+            hist_ptr=hist_ptr,
+        )

@@ -1,0 +1,100 @@
+"""`faerec train DIR ...` (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from faerec.errors import FaerecError
+
+# CLI flag -> TrainConfig / ModelConfig field
+FLAG_FIELDS = {
+    "backbone": "backbone", "method": "method", "epochs": "epochs", "seed": "seed", "device": "device",
+    "encoder": "encoder", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
+    "max_len": "max_len", "hidden": "hidden", "layers": "layers", "eval_batch_size": "eval_batch_size",
+    "popularity": "popularity",
+}
+DEFAULT_METHOD = "faerec"  # the CLI trains the project's method unless told otherwise
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a sequential recommender on a prepared dataset",
+                              description="Train with early stopping on validation; writes RUN_DIR/config.json, "
+                              "checkpoint.pt, history.jsonl, best.pt and metrics.json.")
+    p.add_argument("dataset", metavar="DIR", help="prepared dataset folder (faerec prepare)")
+    p.add_argument("--backbone", help="sasrec (default), fmlp or lru")
+    p.add_argument("--method", help=f"base or faerec (default {DEFAULT_METHOD})")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default 200; early stopping usually ends first)")
+    p.add_argument("--seed", type=int, help="random seed (default 2024)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
+    p.add_argument("--out", metavar="RUN_DIR", help="default runs/<dataset-id>-<backbone>-<method>-s<seed>")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    p.add_argument("--encoder", help="embeddings to use for FAERec (default minilm)")
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for training")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--max-len", type=int)
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--eval-batch-size", type=int)
+    p.add_argument("--popularity", choices=("train", "paper"),
+                   help="head/tail definition of reported metrics (default train; paper = full-sequence counts)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any TrainConfig or ModelConfig field, e.g. --set alpha=0.1 --set gate=false "
+                   "(value read as JSON, else as a string); repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_run)
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values are JSON literals where they parse (numbers, true/false), else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise FaerecError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    changes = {field: getattr(args, flag) for flag, field in FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    if args.bf16:
+        changes["bf16"] = True
+    changes.update(parse_settings(args.set))
+    return changes
+
+
+def _run(args: argparse.Namespace) -> dict:
+    from faerec.models import ModelConfig
+    from faerec.train.config import TrainConfig
+    from faerec.train.run import default_run_dir, read_config, train_run
+
+    started = time.perf_counter()
+    changes = overrides_from(args)
+    cfg = TrainConfig(model=ModelConfig(method=DEFAULT_METHOD)).replace(**changes)
+    run_dir = Path(args.out) if args.out else default_run_dir(args.dataset, cfg)
+    if args.resume and (run_dir / "config.json").exists():
+        _, saved = read_config(run_dir)
+        cfg = saved.replace(**changes)  # the saved run is authoritative; explicit flags must agree with it
+    result = train_run(args.dataset, cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    return summary(result, time.perf_counter() - started)
+
+
+def summary(metrics: dict, seconds: float) -> dict:
+    """The one-line JSON summary: where the run is and its headline test numbers."""
+    test = metrics["test"]
+    return {
+        "run_dir": metrics["run_dir"], "dataset": metrics["dataset"], "backbone": metrics["backbone"],
+        "method": metrics["method"], "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+        "test_hr@10": test["overall"]["hr@10"], "test_ndcg@10": test["overall"]["ndcg@10"],
+        "tail_hr@10": test["tail"]["hr@10"], "tail_ndcg@10": test["tail"]["ndcg@10"],
+        "seconds": round(seconds, 2),
+    }

@@ -1,0 +1,168 @@
+"""A whole training run: set-up, epochs with validation and early stopping, checkpoints, final test metrics.
+
+runs/<run-id>/
+  config.json      dataset folder + TrainConfig (model config nested); written first
+  checkpoint.pt    after every epoch, atomically (faerec.train.checkpoint); the only file a resume trusts
+  history.jsonl    one line per epoch: losses, train/valid seconds, validation metrics; rewritten atomically
+                   from the checkpointed history, so it never holds an epoch that a resume will redo
+  best.pt          {"epoch", "model"}: the best-validation weights, for `faerec evaluate`
+  metrics.json     CONTRACT.md; written last
+A run killed at any point and started again with ``resume=True`` redoes at most the unfinished epoch and, on
+CPU, ends with exactly the metrics of an uninterrupted run (tests/train).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from faerec import __version__
+from faerec.data.dataset import Dataset
+from faerec.errors import FaerecError
+from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
+from faerec.eval.evaluator import Evaluator
+from faerec.io import write_json, write_text
+from faerec.train import checkpoint
+from faerec.train.config import TrainConfig, run_id
+from faerec.train.device import describe, resolve_device
+from faerec.train.loop import EarlyStopping, train_epoch
+from faerec.train.modelling import model_for
+from faerec.train.negatives import NegativeSampler
+from faerec.train.sequences import TrainingExamples
+
+CONFIG = "config.json"
+HISTORY = "history.jsonl"
+
+
+def default_run_dir(dataset_dir: str | Path, cfg: TrainConfig, root: str | Path = "runs") -> Path:
+    return Path(root) / run_id(Dataset.load(dataset_dir).name, cfg)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def read_config(run_dir: Path) -> tuple[Path, TrainConfig]:
+    """(dataset folder, TrainConfig) saved in ``run_dir``/config.json."""
+    path = run_dir / CONFIG
+    try:
+        saved = json.loads(path.read_text())
+        return Path(saved["dataset_dir"]), TrainConfig.from_dict(saved["train"])
+    except FileNotFoundError:
+        raise FaerecError("no config.json: not a training run folder", path=run_dir) from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise FaerecError(f"unreadable run config ({type(exc).__name__}: {exc})", path=path) from None
+
+
+def train_run(
+    dataset_dir: str | Path,
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
+    wall_start = time.perf_counter()
+    dataset = Dataset.load(dataset_dir)
+    run_dir = Path(out_dir) if out_dir is not None else Path("runs") / run_id(dataset.name, cfg)
+    ckpt_path = run_dir / checkpoint.CHECKPOINT
+    if ckpt_path.exists() and not resume:
+        raise FaerecError("this run folder already holds a checkpoint; resume it (--resume) or choose another "
+                          "--out", path=run_dir)
+    if resume and (run_dir / CONFIG).exists():
+        _, saved = read_config(run_dir)
+        changed = saved.differences(cfg)
+        if changed:
+            raise FaerecError(f"cannot resume with a different configuration (changed: {', '.join(changed)})",
+                              path=run_dir / CONFIG)
+    write_json(run_dir / CONFIG, {"dataset_dir": str(Path(dataset_dir).resolve()), "dataset": dataset.name,
+                                  "faerec_version": __version__, "train": cfg.to_dict()})
+
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    data_generator = torch.Generator().manual_seed(cfg.seed)
+    model = model_for(dataset, cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
+                                 weight_decay=cfg.weight_decay)
+    examples = TrainingExamples.build(dataset, cfg.model.max_len)
+    if len(examples) == 0:
+        raise FaerecError("no user has two training items, so there is nothing to train on", path=dataset.path)
+    sampler = NegativeSampler(dataset, data_generator)
+    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, device, cfg.popularity)
+
+    stopping, history, elapsed, epochs_done, stop_reason = EarlyStopping(), [], 0.0, 0, None
+    if resume and ckpt_path.exists():
+        state = checkpoint.load(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        checkpoint.restore_rng(state["rng"], data_generator)
+        stopping = EarlyStopping.from_dict(state["early_stopping"])
+        history, elapsed = list(state["history"]), float(state["elapsed_seconds"])
+        epochs_done, stop_reason = int(state["epoch"]), state["stop_reason"]
+        if stop_reason == "epoch_budget" and cfg.epochs > epochs_done:
+            stop_reason = None  # the budget was raised: keep training
+        elif stop_reason == "early_stopping" and not stopping.should_stop(cfg.patience):
+            stop_reason = None  # patience was raised: keep training
+    _write_history(run_dir, history)
+
+    session_start = time.perf_counter()
+    for epoch in range(epochs_done, cfg.epochs):
+        if stop_reason is not None:
+            break
+        record: dict[str, Any] = {"epoch": epoch + 1}
+        started = time.perf_counter()
+        record.update(train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=cfg.batch_size,
+                                  device=device, bf16=cfg.bf16, progress=progress))
+        record["train_seconds"] = time.perf_counter() - started
+        record["examples_per_second"] = len(examples) / record["train_seconds"]
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            valid = evaluator.evaluate(model, "valid")
+            record["valid_seconds"] = valid.pop("seconds")
+            record["valid"] = valid
+            score = valid["overall"][cfg.select_metric]
+            record["improved"] = stopping.update(score, epoch + 1, lambda: checkpoint.cpu_state(model))
+            if stopping.should_stop(cfg.patience):
+                stop_reason = "early_stopping"
+        if stop_reason is None and epoch + 1 == cfg.epochs:
+            stop_reason = "epoch_budget"
+        history.append(record)
+        elapsed_now = elapsed + time.perf_counter() - session_start
+        checkpoint.save(ckpt_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+            "rng": checkpoint.capture_rng(data_generator), "early_stopping": stopping.to_dict(),
+            "history": history, "elapsed_seconds": elapsed_now, "stop_reason": stop_reason,
+        })
+        _write_history(run_dir, history)
+    elapsed += time.perf_counter() - session_start
+
+    if stopping.best_state is None:
+        raise FaerecError("no validation was run, so there are no best weights", path=run_dir)
+    final_start = time.perf_counter()
+    model.load_state_dict(stopping.best_state)
+    checkpoint.save(run_dir / checkpoint.BEST, {"epoch": stopping.best_epoch, "model": stopping.best_state})
+    valid = evaluator.evaluate(model, "valid")
+    test = evaluator.evaluate(model, "test")
+    train_times = [r["train_seconds"] for r in history]
+    timing = {
+        "train_seconds_per_epoch": sum(train_times) / len(train_times) if train_times else 0.0,
+        "eval_seconds": test["seconds"],
+        "total_seconds": elapsed + time.perf_counter() - final_start,
+        "setup_seconds": session_start - wall_start,
+    }
+    doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, stopping.best_epoch,
+                           len(history), valid, test, timing, describe(device), peak_memory_mb(device),
+                           stop_reason)
+    write_json(run_dir / METRICS, doc)
+    return {**doc, "run_dir": str(run_dir)}
+
+
+def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    write_text(run_dir / HISTORY, "".join(json.dumps(r, default=float) + "\n" for r in history))
