@@ -18,11 +18,15 @@ def embedding_summary_markdown(summaries: Sequence[dict[str, Any]], datasets: Se
         name = datasets[i] if datasets is not None else s.get("dataset", "")
         rows.append([
             f"`{name}`", fmt_count(items), fmt_count(s.get("embedded")), fmt_count(cached), hit,
-            f"`{s.get('encoder', '?')}`", fmt_count(s.get("dim")), fmt_count(s.get("pca_dim")),
+            f"`{s.get('encoder', '?')}`", fmt_count(s.get("dim")), _share(s.get("pca_explained_variance")),
             f"{float(s.get('seconds', 0.0)):.1f}", f"`{str(s.get('fingerprint', ''))[:16]}`",
         ])
-    table = md_table(["dataset", "items", "embedded", "cached", "cache hits", "encoder", "dim", "PCA dim",
+    table = md_table(["dataset", "items", "embedded", "cached", "cache hits", "encoder", "dim", "PCA variance kept",
                       "seconds", "encoder fingerprint"], rows, align="lrrrrlrrrl")
     note = ("The cache is content-addressed (sha256 of the prompt under the encoder fingerprint): "
             "only new or changed prompts are sent to the encoder.")
     return "### Embedding cache\n" + note + "\n\n" + table + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"

@@ -1,0 +1,125 @@
+"""``faerec pipeline`` (the main job), ``faerec serve`` and ``faerec stop`` (the local Prefect stack)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from faerec.errors import FaerecError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from flows.params import PIPELINE_EPOCHS
+
+    p = subparsers.add_parser(
+        "pipeline", help="prepare -> embed -> train -> evaluate, as the Prefect flow `faerec`",
+        description="Run the `faerec` flow: prepare, embed, train every backbone x method, evaluate, and print "
+        "the metrics table. With no SOURCE: the bundled sample (data/sample), the offline MiniLM encoder, "
+        f"SASRec, base and FAERec, at most {PIPELINE_EPOCHS} epochs with early stopping (patience 10); about 6 "
+        "minutes on 2 CPU cores. Without PREFECT_API_URL it runs in Prefect's ephemeral mode (no server); "
+        "with it (e.g. after `faerec serve`) the run and its artifacts appear in the UI. Finished stages are "
+        "cached, so a repeated run only redoes what changed.")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="registered sources or catalogue folders")
+    p.add_argument("--encoder", default="minilm", help="minilm | openai:<model> | st:<path-or-name> | hf:<path>")
+    p.add_argument("--backbone", nargs="+", dest="backbones", default=["sasrec"], metavar="NAME")
+    p.add_argument("--method", nargs="+", dest="methods", default=["base", "faerec"], choices=["base", "faerec"])
+    p.add_argument("--epochs", type=int, default=PIPELINE_EPOCHS, help="upper bound (default %(default)s)")
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--min-user-interactions", type=int, default=5)
+    p.add_argument("--min-item-interactions", type=int, default=5)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--train-on", choices=["local", "gpu-pool"], default="local",
+                   help="gpu-pool: hand training to the `faerec-train/train` deployment (needs a server)")
+    p.set_defaults(func=run_pipeline)
+
+    s = subparsers.add_parser(
+        "serve", help="start a local Prefect server, work pools, deployments and a worker",
+        description="Start `prefect server start` on 127.0.0.1, create the `faerec-process` and `gpu` process "
+        "work pools, deploy prefect.yaml and start a worker, then set PREFECT_API_URL in the active Prefect "
+        "profile, so `prefect deployment run faerec/full-pipeline` works right away. Logs and pids: "
+        ".prefect/stack/. Stop everything with `faerec stop`.")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=4200)
+    s.add_argument("--gpu-worker", action="store_true", help="also run a worker for the gpu pool on this machine")
+    s.add_argument("--no-deploy", action="store_true", help="do not run `prefect deploy --all`")
+    s.add_argument("--no-profile", action="store_true", help="leave the Prefect profile's PREFECT_API_URL alone")
+    s.set_defaults(func=run_serve)
+
+    t = subparsers.add_parser("stop", help="stop the workers and the server `faerec serve` started")
+    t.set_defaults(func=run_stop)
+
+
+def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from faerec.report import metrics_table_text
+    from flows.params import SAMPLE_SOURCE, PipelineParams
+
+    try:
+        params = PipelineParams(
+            datasets=args.sources or [SAMPLE_SOURCE], encoder=args.encoder, backbones=args.backbones,
+            methods=args.methods, epochs=args.epochs, patience=args.patience, seed=args.seed, hidden=args.hidden,
+            min_user_interactions=args.min_user_interactions, min_item_interactions=args.min_item_interactions,
+            device=args.device, train_on=args.train_on)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise FaerecError(f"invalid pipeline settings: {problems}") from None
+    api_url = _api_url()
+    if api_url:
+        from faerec.stack import healthy
+
+        if not healthy(api_url):
+            raise FaerecError(f"PREFECT_API_URL={api_url} does not answer; start it with `faerec serve`, or unset "
+                              "it (`prefect config unset PREFECT_API_URL`) to run in ephemeral mode")
+    elif params.train_on == "gpu-pool":
+        raise FaerecError("--train-on gpu-pool needs a Prefect server with the `train` deployment: `faerec serve`")
+    print(f"faerec pipeline: Prefect {'server ' + api_url if api_url else 'ephemeral mode (no server)'}",
+          file=sys.stderr)
+
+    from flows.pipeline import faerec_pipeline
+
+    started = time.perf_counter()
+    outcome = faerec_pipeline(config=params)
+    runs = outcome["runs"]
+    print()
+    print(metrics_table_text(runs))
+    for name, path in outcome.get("report_files", {}).items():
+        print(f"{name}: {path}")
+    return {
+        "runs": len(runs),
+        "seconds": round(time.perf_counter() - started, 1),
+        "results": [{"run": str(r["run_dir"]).rsplit("/", 1)[-1],
+                     "ndcg@10": r["test"]["overall"]["ndcg@10"], "tail_ndcg@10": r["test"]["tail"]["ndcg@10"]}
+                    for r in runs],
+        "report": outcome.get("report_files", {}).get("report"),
+    }
+
+
+def run_serve(args: argparse.Namespace) -> dict[str, Any]:
+    from faerec.stack import GPU_POOL, PIPELINE_POOL, StackConfig, up
+
+    workers = (PIPELINE_POOL, GPU_POOL) if args.gpu_worker else (PIPELINE_POOL,)
+    summary = up(StackConfig(host=args.host, port=args.port, workers=workers, deploy=not args.no_deploy,
+                             set_profile=not args.no_profile))
+    print(f"Prefect UI: {summary['ui']}   (logs in {summary['logs']})", file=sys.stderr)
+    if not summary["profile_api_url_set"]:
+        print(f"In another shell: export PREFECT_API_URL={summary['api_url']}", file=sys.stderr)
+    print("Run the pipeline: prefect deployment run faerec/full-pipeline    Stop: faerec stop", file=sys.stderr)
+    return summary
+
+
+def run_stop(args: argparse.Namespace) -> dict[str, Any]:
+    from faerec.stack import StackConfig, down
+
+    return down(StackConfig())
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    value = PREFECT_API_URL.value()
+    return str(value) if value else None

@@ -1,0 +1,58 @@
+"""Typed flow parameters: the Prefect UI renders these models as forms with their defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SAMPLE_SOURCE = "data/sample"
+# `faerec pipeline` must finish on the bundled sample in < 10 min on 2 CPU cores (base + FAERec); runs stop
+# earlier on the validation plateau (patience), and a later run with more epochs resumes from the checkpoint.
+PIPELINE_EPOCHS = 30
+
+
+class PipelineParams(BaseModel):
+    """datasets x backbones x methods, and how to train them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] = Field(
+        default_factory=lambda: [SAMPLE_SOURCE],
+        description="Sources: a registered source (amazon2014:Beauty, movielens:ml-1m, ...) or a catalogue "
+        "folder relative to the project (data/sample is the bundled sample).",
+    )
+    encoder: str = Field("minilm", description="Text encoder: minilm (offline), openai:<model>, st:<path>, hf:<path>.")
+    backbones: list[str] = Field(default_factory=lambda: ["sasrec"], description="Sequence backbones.")
+    methods: list[Literal["base", "faerec"]] = Field(
+        default_factory=lambda: ["base", "faerec"], description="Item-side methods; base is the reference."
+    )
+    epochs: int = Field(PIPELINE_EPOCHS, ge=1, description="Upper bound on epochs (early stopping may end sooner).")
+    patience: int = Field(10, ge=1, description="Validations without improvement before stopping.")
+    seed: int = 2024
+    hidden: int = Field(128, ge=8, description="Hidden size; also the PCA dimension of the ID initialisation.")
+    min_user_interactions: int = Field(5, ge=1)
+    min_item_interactions: int = Field(5, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="For in-process training.")
+    train_on: Literal["local", "gpu-pool"] = Field(
+        "local", description="local: train in this flow run (CPU or local CUDA); gpu-pool: hand each run to the "
+        "`faerec-train/train` deployment on the gpu work pool.",
+    )
+    train_deployment: str = Field("faerec-train/train", description="Deployment used when train_on=gpu-pool.")
+
+    @field_validator("datasets", "backbones", "methods")
+    @classmethod
+    def _not_empty(cls, value: list) -> list:
+        if not value:
+            raise ValueError("needs at least one entry")
+        return list(dict.fromkeys(value))  # drop repeats, keep order
+
+    @field_validator("backbones")
+    @classmethod
+    def _known_backbones(cls, value: list[str]) -> list[str]:
+        from faerec.models.backbones import BACKBONES
+
+        unknown = [b for b in value if b not in BACKBONES]
+        if unknown:
+            raise ValueError(f"unknown backbone(s) {unknown}; choose from {sorted(BACKBONES)}")
+        return value

@@ -1,0 +1,64 @@
+"""Fixtures for the flow tests: an isolated Prefect home and faerec folders, a tiny real catalogue.
+
+The tiny catalogue is the 500 most active users of the bundled sample (about 150 users and 140 items after
+the 5-core), so a flow run embeds and trains in seconds. All flow tests share one embedding cache: the
+first test pays for encoding the ~140 prompts, the others hit the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+TOP_USERS = 500
+
+
+@pytest.fixture(scope="session")
+def flow_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Environment for in-process flows and for every Prefect process the tests start."""
+    root = tmp_path_factory.mktemp("flows")
+    patch = pytest.MonkeyPatch()
+    env = {
+        "PREFECT_HOME": root / "prefect-home",
+        "FAEREC_DATA_DIR": root / "data",
+        "FAEREC_RUNS_DIR": root / "runs",
+        "FAEREC_CACHE_DIR": root / "embeddings_cache",
+    }
+    for name, value in env.items():
+        patch.setenv(name, str(value))
+    patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    patch.delenv("PREFECT_API_URL", raising=False)
+    yield root
+    patch.undo()
+
+
+def write_tiny_catalogue(sample: Path, out: Path, top_users: int = TOP_USERS) -> Path:
+    interactions = pl.read_csv(sample / "interactions.csv.gz")
+    users = (interactions.group_by("user_id").len()
+             .sort(["len", "user_id"], descending=[True, False]).head(top_users)["user_id"])
+    subset = interactions.filter(pl.col("user_id").is_in(users.implode()))
+    items = pl.read_ndjson(sample / "items.jsonl.gz").filter(pl.col("item_id").is_in(subset["item_id"].implode()))
+    out.mkdir(parents=True, exist_ok=True)
+    subset.write_csv(out / "interactions.csv")
+    items.write_ndjson(out / "items.jsonl")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_catalogue(flow_root: Path, sample_dir: Path) -> Path:
+    return write_tiny_catalogue(sample_dir, flow_root / "tiny")
+
+
+@pytest.fixture(scope="session")
+def ephemeral_prefect(flow_root: Path) -> Iterator[None]:
+    """Flows in Prefect's ephemeral mode: a temporary SQLite database and a local API subprocess."""
+    from prefect.settings import PREFECT_HOME, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = flow_root / "prefect-home"
+    with temporary_settings({PREFECT_HOME: home, PREFECT_LOCAL_STORAGE_PATH: home / "storage"}):
+        with prefect_test_harness(server_startup_timeout=180):
+            yield
