@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import zlib
 from pathlib import Path
 
@@ -73,30 +72,6 @@ def read_csv(path: Path, required: dict[str, pl.DataType]) -> pl.DataFrame:
                 raise FaerecError(f"column '{name}' is empty", path=path, line=row + 2)
             out.append(col.cast(dtype))
     return pl.DataFrame(out)
-
-
-def read_jsonl(path: Path) -> pl.DataFrame:
-    """Read JSON lines (one object per line, blank lines allowed)."""
-    raw = read_bytes(path)
-    check_utf8(raw, path)
-    try:
-        return pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
-    except Exception:  # polars' message has no line number: find the line ourselves
-        _locate_bad_json(raw, path)
-        raise
-
-
-def _locate_bad_json(raw: bytes, path: Path) -> None:
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FaerecError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
-        if not isinstance(obj, dict):
-            raise FaerecError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=number)
-    raise FaerecError("cannot parse JSON lines (inconsistent value types across lines)", path=path)
 
 
 def _first_line(exc: Exception) -> str:
