@@ -208,6 +208,8 @@ def _write_outputs(
             recorded = {"path": pca_path.name, "seed": pca_seed, "explained_variance": round(kept, 6)}
             entry["pca"][str(pca_dim)] = recorded
         out.update(pca_path=str(pca_path), pca_explained_variance=recorded["explained_variance"])
+    # Re-read just before writing: another encoder's job may have finished meanwhile; keep its entry.
+    index = store.read_index(dataset_dir)
     index["embeddings"][fp] = entry
     index["encoders"][enc.spec.canonical()] = fp
     store.write_index(dataset_dir, index)
