@@ -1,0 +1,103 @@
+"""LRURec (Yue et al., WSDM 2024): linear recurrent units with a diagonal complex recurrence.
+
+Per layer: u_t = gamma * (B x_t) (complex, state size 2d), h_t = lambda * h_{t-1} + u_t, output
+Re(C h_t) + residual, LayerNorm, then a GELU feed-forward (inner 4d) with residual + LayerNorm. lambda uses
+the exponential parameterisation lambda = exp(-exp(nu_log) + i exp(theta_log)) with the ring initialisation
+|lambda| in [r_min, r_max], phase in [0, 2 pi), and the learned normalisation gamma initialised to
+sqrt(1 - |lambda|^2). There are no position embeddings: the recurrence is ordered.
+
+Complex numbers are carried as (real, imaginary) pairs of real tensors: ``in_proj`` maps d -> 2S (both parts
+of B x + b), ``out_proj`` maps the concatenated parts 2S -> d, which is exactly Re(C h) + bias with C's real
+and imaginary parts as learned weights. This keeps autograd and bf16 autocast on the real-tensor path.
+
+The recurrence is computed with a log-depth (Hillis-Steele) scan: after the round with offset k,
+h[t] = sum_{s > t - 2k} lambda^{t-s} u[s]; ceil(log2 L) rounds of element-wise work, no loop over time.
+lambda^k is evaluated in closed form, exp(-k nu) (cos k theta + i sin k theta). Padding slots hold u = 0
+and precede every real item (left padding), so no state leaks from them.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from faerec.models.backbones.base import Backbone, register_backbone
+from faerec.models.config import ModelConfig
+from faerec.models.layers import Dropout, PointwiseFeedForward, SeqLayout, init_normal_
+
+
+def diagonal_scan(u_re: torch.Tensor, u_im: torch.Tensor, nu: torch.Tensor, theta: torch.Tensor):
+    """h[t] = lambda h[t-1] + u[t] along dim 1 of [B, L, S] tensors, lambda = exp(-nu + i theta) per [S]."""
+    length = u_re.shape[1]
+    h_re, h_im = u_re, u_im
+    offset = 1
+    while offset < length:
+        decay = torch.exp(-offset * nu)
+        c_re, c_im = decay * torch.cos(offset * theta), decay * torch.sin(offset * theta)
+        prev_re = F.pad(h_re, (0, 0, offset, 0))[:, :length]  # h[t - offset], zero before the start
+        prev_im = F.pad(h_im, (0, 0, offset, 0))[:, :length]
+        h_re, h_im = h_re + c_re * prev_re - c_im * prev_im, h_im + c_re * prev_im + c_im * prev_re
+        offset *= 2
+    return h_re, h_im
+
+
+class LinearRecurrentUnit(nn.Module):
+    def __init__(self, hidden: int, r_min: float, r_max: float) -> None:
+        super().__init__()
+        self.state = 2 * hidden
+        u1, u2 = torch.rand(self.state), torch.rand(self.state)
+        nu_log = torch.log(-0.5 * torch.log(u1 * (r_max**2 - r_min**2) + r_min**2))
+        theta_log = torch.log(u2 * 2 * math.pi)
+        gamma_log = 0.5 * torch.log1p(-torch.exp(-2 * torch.exp(nu_log)))  # log sqrt(1 - |lambda|^2)
+        self.nu_log = nn.Parameter(nu_log)
+        self.theta_log = nn.Parameter(theta_log)
+        self.gamma_log = nn.Parameter(gamma_log)
+        self.in_proj = nn.Linear(hidden, 2 * self.state)
+        self.out_proj = nn.Linear(2 * self.state, hidden)
+
+    def _recur(self, grid: torch.Tensor, _: object) -> torch.Tensor:
+        with torch.autocast(device_type=grid.device.type, enabled=False):  # 50-step powers in float32
+            grid = grid.float()
+            h_re, h_im = diagonal_scan(
+                grid[..., : self.state], grid[..., self.state :], torch.exp(self.nu_log), torch.exp(self.theta_log)
+            )
+        return torch.cat([h_re, h_im], dim=-1)
+
+    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        u = self.in_proj(tokens) * torch.exp(self.gamma_log).repeat(2)  # [N, 2S]: (re | im) * gamma
+        return self.out_proj(layout.mix(u, self._recur, 2 * self.state))
+
+
+class LRUBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.lru = LinearRecurrentUnit(cfg.hidden, cfg.lru_r_min, cfg.lru_r_max)
+        self.lru_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.ffn = PointwiseFeedForward(cfg.hidden, 4 * cfg.hidden, "gelu", cfg.dropout, inner_dropout=True)
+        self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.dropout = Dropout(cfg.dropout)
+
+    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        tokens = self.lru_norm(tokens + self.dropout(self.lru(tokens, layout)))
+        return self.ffn_norm(tokens + self.dropout(self.ffn(tokens)))
+
+
+@register_backbone("lru")
+class LRURec(Backbone):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg)
+        self.embed_dropout = Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(LRUBlock(cfg) for _ in range(cfg.layers))
+        self.apply(partial(init_normal_, std=cfg.init_std))  # leaves nu/theta/gamma (plain Parameters) alone
+
+    def embed_positions(self, items: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        return self.embed_dropout(items)
+
+    def encode(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        for block in self.blocks:
+            tokens = block(tokens, layout)
+        return tokens

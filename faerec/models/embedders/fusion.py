@@ -1,0 +1,158 @@
+"""FAERec's item embedder (paper section 4; PROTOCOL.md "FAERec details"): PCA-initialised ID embeddings, a
+frozen LLM table with a trainable 2-layer projection, the dimension-wise gate, and the dual-level alignment.
+
+Per training batch the LLM projection runs ONCE on the distinct items the batch touches (input, positive and
+negative items) and every use gathers rows from it: the gated sequence input, the "fused" training targets
+and both alignment losses. So dropout inside the projection draws one mask per distinct item per batch (the
+authors' code draws one per occurrence and per use); in exchange the projection, the InfoNCE similarity
+matrix and the Barlow Twins statistics cost O(distinct items), see faerec/models/losses.py for why the
+losses are still exactly the occurrence-level ones.
+
+Sequence input (as the authors' code): the ID and projected-LLM streams each get the backbone's position
+encoding and dropout, the gate g = sigmoid(MLP([id; llm])) mixes them per dimension, fused = LN(g*id + (1-g)*llm).
+Inference item table (paper 4.3, equal-weight fusion): LN(ID + projected LLM) with the same LayerNorm.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from faerec.errors import FaerecError
+from faerec.models.backbones import Backbone
+from faerec.models.config import ModelConfig
+from faerec.models.embedders.base import ItemEmbedder, TrainingTerms, register_embedder
+from faerec.models.layers import Dropout, SeqLayout
+from faerec.models.losses import curriculum_weights, feature_alignment, item_infonce
+from faerec.models.pca import pca_scores
+
+
+class LLMProjection(nn.Module):
+    """Linear(d_llm, d_llm / 2) -> GELU -> Dropout -> Linear(-> hidden); torch's default init (as the authors)."""
+
+    def __init__(self, llm_dim: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(llm_dim, llm_dim // 2), nn.GELU(), Dropout(dropout), nn.Linear(llm_dim // 2, hidden)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DimensionGate(nn.Module):
+    """g = sigmoid(Linear(2h, h)(Dropout(GELU(Linear(2h, 2h)([id; llm]))))), in (0, 1) per dimension."""
+
+    def __init__(self, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * hidden, 2 * hidden), nn.GELU(), Dropout(dropout), nn.Linear(2 * hidden, hidden)
+        )
+        nn.init.zeros_(self.net[-1].bias)  # start near g = 1/2, as the authors
+
+    def forward(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(torch.cat([id_tokens, llm_tokens], dim=-1)))
+
+
+@register_embedder("faerec")
+class FaerecItemEmbedder(ItemEmbedder):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        n_items: int,
+        llm_table: torch.Tensor | None = None,
+        pca_init: torch.Tensor | None = None,
+        train_count: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        if llm_table is None:
+            raise FaerecError("method 'faerec' needs the LLM item embeddings (run `faerec embed` first)")
+        self.cfg = cfg
+        if pca_init is None:
+            pca_init = pca_scores(llm_table, cfg.hidden)
+        self.id_embedding = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=0)
+        with torch.no_grad():
+            self.id_embedding.weight.copy_(pca_init)
+            self.id_embedding.weight[0].zero_()
+        # Frozen inputs, not parameters; persistent=False keeps them out of checkpoints (they are rebuilt
+        # from the embedding cache and the dataset, which is where they come from).
+        self.register_buffer("llm_table", llm_table.float().clone(), persistent=False)
+        with torch.no_grad():
+            self.llm_table[0].zero_()
+        self.register_buffer("popularity", train_count.long().clone(), persistent=False)
+        self.projection = LLMProjection(llm_table.shape[1], cfg.hidden, cfg.llm_dropout)
+        self.gate = DimensionGate(cfg.hidden, cfg.gate_dropout) if cfg.gate else None
+        self.fusion_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+
+    # --- sequence side --------------------------------------------------------------------------------
+    def _fuse(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor, layout: SeqLayout, backbone: Backbone):
+        """[N, D] ID and projected-LLM rows of the real tokens -> (fused backbone input, gate or None)."""
+        id_tokens = backbone.embed_positions(id_tokens, layout)
+        llm_tokens = backbone.embed_positions(llm_tokens, layout)
+        if self.gate is None:  # ablation w/o AGF: equal weights
+            return self.fusion_norm(0.5 * (id_tokens + llm_tokens)), None
+        g = self.gate(id_tokens, llm_tokens)
+        return self.fusion_norm(g * id_tokens + (1 - g) * llm_tokens), g
+
+    def sequence_input(self, input_ids: torch.Tensor, layout: SeqLayout, backbone: Backbone) -> torch.Tensor:
+        distinct, inverse = torch.unique(layout.tokens_of(input_ids), return_inverse=True)
+        llm_rows = self.projection(self.llm_table[distinct])
+        return self._fuse(self.id_embedding(distinct)[inverse], llm_rows[inverse], layout, backbone)[0]
+
+    def gate_values(self, input_ids: torch.Tensor, backbone: Backbone) -> torch.Tensor | None:
+        """[N, D] gate at the N real tokens of a batch (for inspection and tests); None without a gate."""
+        layout = SeqLayout.from_ids(input_ids)
+        tokens = layout.tokens_of(input_ids)
+        return self._fuse(self.id_embedding(tokens), self.projection(self.llm_table[tokens]), layout, backbone)[1]
+
+    # --- item side --------------------------------------------------------------------------------------
+    def _fused_items(self, id_rows: torch.Tensor, llm_rows: torch.Tensor) -> torch.Tensor:
+        return self.fusion_norm(id_rows + llm_rows)
+
+    def item_table(self) -> torch.Tensor:
+        table = self._fused_items(self.id_embedding.weight, self.projection(self.llm_table))
+        return torch.cat([table.new_zeros(1, table.shape[1]), table[1:]])
+
+    # --- training ---------------------------------------------------------------------------------------
+    def alignment_weights(self, epoch: int) -> tuple[float, float]:
+        cfg = self.cfg
+        if cfg.curriculum:
+            return curriculum_weights(epoch, cfg.w_min, cfg.w_max, cfg.period)
+        return cfg.fixed_w_item, 1.0 - cfg.fixed_w_item
+
+    def training_terms(self, input_ids, layout, pos_ids, neg_ids, backbone, epoch) -> TrainingTerms:
+        cfg = self.cfg
+        input_tokens = layout.tokens_of(input_ids)
+        n_in, n_pos = input_tokens.numel(), pos_ids.numel()
+        distinct, inverse = torch.unique(torch.cat([input_tokens, pos_ids, neg_ids]), return_inverse=True)
+        id_rows = self.id_embedding(distinct)
+        llm_rows = self.projection(self.llm_table[distinct])
+        inv_input, inv_pos, inv_neg = inverse[:n_in], inverse[n_in : n_in + n_pos], inverse[n_in + n_pos :]
+
+        sequence, _ = self._fuse(id_rows[inv_input], llm_rows[inv_input], layout, backbone)
+        targets = id_rows if cfg.train_targets == "id" else self._fused_items(id_rows, llm_rows)
+
+        # alignment items: the batch's input items and sampled negatives (padding excluded), as the authors
+        occurrences = torch.cat([inv_input, inv_neg[neg_ids != 0]])
+        counts = torch.bincount(occurrences, minlength=distinct.numel())
+        present = counts > 0
+        zero = id_rows.new_zeros(())
+        item_loss, feat_loss = zero, zero
+        if present.any():
+            counts, id_align, llm_align = counts[present], id_rows[present], llm_rows[present]
+            if cfg.item_align:
+                item_loss = item_infonce(id_align, llm_align, counts, cfg.temperature)
+            if cfg.feat_align:
+                popularity = self.popularity[distinct[present]]
+                feat_loss = feature_alignment(id_align, llm_align, counts, popularity, cfg.bt_lambda,
+                                              cfg.pop_grouping)
+        w_item, w_feat = self.alignment_weights(epoch)
+        auxiliary = cfg.alpha * (w_item * item_loss + w_feat * feat_loss)
+        return TrainingTerms(
+            sequence=sequence,
+            positives=targets[inv_pos],
+            negatives=targets[inv_neg],
+            auxiliary=auxiliary,
+            parts={"item_align": item_loss, "feat_align": feat_loss,
+                   "w_item": zero + w_item, "w_feat": zero + w_feat},
+        )

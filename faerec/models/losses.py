@@ -1,0 +1,108 @@
+"""The training objectives: BCE (paper eq. 13), item-level InfoNCE (eq. 5), feature-level Barlow Twins with
+popularity grouping (eqs. 6-10) and the cosine curriculum (eqs. 11-12).
+
+The alignment losses take each DISTINCT item of the batch once, with ``counts`` = how often it occurs among
+the batch items (input items and sampled negatives). Both are exactly the authors' occurrence-level losses
+(every occurrence a row; other occurrences of the same item masked out of the negatives) whenever all
+occurrences of an item share one embedding, which holds here because an item's projection is computed once
+per batch:
+- InfoNCE: an occurrence row of item u has the positive (u, u) and, as negatives, every occurrence of every
+  other item v, i.e. c_v copies of exp(s_uv); so its loss is logsumexp_v(s_uv + log c_v [v != u]) - s_uu, and
+  the occurrence mean weights item u by c_u. Cost O(U^2 d) instead of O(N^2 d), N = occurrences >= U.
+- Barlow Twins: means, unbiased standard deviations, the cross-correlation matrix and the batch median are
+  the occurrence-level statistics written with counts as weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+STD_EPS = 1e-5  # added to the batch standard deviation before dividing (as the authors' code)
+
+
+def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of -log sigmoid(pos) - log(1 - sigmoid(neg)); 0 for an empty batch."""
+    per_position = F.softplus(-pos_logits) + F.softplus(neg_logits)
+    return per_position.sum() / max(per_position.numel(), 1)
+
+
+def item_infonce(
+    id_vecs: torch.Tensor, llm_vecs: torch.Tensor, counts: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE from ID to LLM embeddings over distinct items [U, D] with occurrence counts [U] (see module doc)."""
+    weights = counts.to(id_vecs.dtype)
+    log_counts = weights.log()
+    queries = F.normalize(id_vecs, dim=-1) / temperature
+    keys = F.normalize(llm_vecs, dim=-1)
+    # One [U, U] matmul yields s_uv + log c_v directly (log c_v rides along as an extra key dimension);
+    # the fused cross-entropy kernel is then the only other [U, U] work. Its row loss
+    # ce_u = log(sum_v c_v exp(s_uv)) - s_uu - log c_u counts the positive column c_u times instead of once;
+    # removing the extra (c_u - 1) exp(s_uu), a share (c_u - 1) / c_u * exp(-ce_u) < 1 of the sum, gives
+    # loss_u = ce_u + log c_u + log1p(-(c_u - 1) / c_u * exp(-ce_u)).
+    ones = queries.new_ones(queries.shape[0], 1)
+    logits = torch.cat([queries, ones], 1) @ torch.cat([keys, log_counts[:, None]], 1).T
+    targets = torch.arange(logits.shape[0], device=logits.device)
+    ce = F.cross_entropy(logits, targets, reduction="none").clamp_min(0.0)
+    per_item = ce + log_counts + torch.log1p(-(weights - 1) / weights * torch.exp(-ce))
+    return (per_item * weights).sum() / weights.sum()
+
+
+def _standardise(x: torch.Tensor, weights: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    mean = (weights[:, None] * x).sum(0) / total
+    centred = x - mean
+    variance = (weights[:, None] * centred.pow(2)).sum(0) / (total - 1)  # unbiased, like Tensor.std
+    # clamp: a constant column (std 0) must give a 0 gradient, not sqrt'(0) = inf -> NaN
+    return centred / (variance.clamp_min(1e-12).sqrt() + STD_EPS)
+
+
+def barlow_twins(
+    a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, off_diagonal_weight: float
+) -> torch.Tensor:
+    """sum_i (1 - C_ii)^2 + w * sum_{i != j} C_ij^2, C the cross-correlation of batch-standardised a and b."""
+    weights = counts.to(a.dtype)
+    total = weights.sum()
+    za, zb = _standardise(a, weights, total), _standardise(b, weights, total)
+    corr = (za * weights[:, None]).T @ zb / total  # [D, D]
+    diagonal = corr.diagonal()
+    off_diagonal = corr.pow(2).sum() - diagonal.pow(2).sum()
+    return (diagonal - 1).pow(2).sum() + off_diagonal_weight * off_diagonal
+
+
+def weighted_lower_median(values: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``torch.median`` (the lower middle element) of ``values`` repeated ``counts`` times."""
+    order = torch.argsort(values)
+    cumulative = torch.cumsum(counts[order], 0)
+    middle = (cumulative[-1] - 1) // 2  # 0-based index of the lower median among the occurrences
+    return values[order][torch.searchsorted(cumulative, middle.reshape(1), right=True)].squeeze(0)
+
+
+def feature_alignment(
+    id_vecs: torch.Tensor,
+    llm_vecs: torch.Tensor,
+    counts: torch.Tensor,
+    popularity: torch.Tensor,
+    off_diagonal_weight: float,
+    grouped: bool,
+) -> torch.Tensor:
+    """Barlow Twins summed over the popularity groups: items at or above the batch's (occurrence) median
+    training popularity and items below it; one group of all items when ``grouped`` is False. A group with
+    fewer than 2 occurrences contributes 0 (no batch statistics)."""
+    if grouped:
+        high = popularity >= weighted_lower_median(popularity, counts)
+        groups = [high, ~high]
+    else:
+        groups = [torch.ones_like(counts, dtype=torch.bool)]
+    loss = id_vecs.new_zeros(())
+    for members in groups:
+        if int(counts[members].sum()) > 1:
+            loss = loss + barlow_twins(id_vecs[members], llm_vecs[members], counts[members], off_diagonal_weight)
+    return loss
+
+
+def curriculum_weights(epoch: int, w_min: float, w_max: float, period: float) -> tuple[float, float]:
+    """(w_item, w_feat): w_item = (w_max - w_min)(1 + cos(2 pi epoch / period)) / 2 + w_min, w_feat = 1 - w_item."""
+    w_item = (w_max - w_min) * (1 + math.cos(2 * math.pi * epoch / period)) / 2 + w_min
+    return w_item, 1.0 - w_item
