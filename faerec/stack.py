@@ -98,16 +98,16 @@ def up(config: StackConfig) -> dict:
             state.save(stack_dir)
             wait_healthy(config.api_url, config.start_timeout, state.server_pid, stack_dir / "server.log")
         env = stack_env(config, state.api_url)
-        create_pools(config.pools, env)
-        if config.deploy:
-            deploy(config.project_dir, env, stack_dir / "deploy.log")
-        for pool in config.workers:
+        create_pools(config.pools, state.api_url)
+        for pool in config.workers:  # workers start in the background while deploy runs
             if not _alive(state.worker_pids.get(pool, -1)):
                 state.worker_pids[pool] = _spawn(
                     [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
                      "--name", f"faerec-{pool}"],
                     env, stack_dir / f"worker-{pool}.log", config.project_dir)
                 state.save(stack_dir)
+        if config.deploy:
+            deploy(config.project_dir, env, stack_dir / "deploy.log")
         if config.set_profile and not state.profile_set:
             state.previous_api_url = _profile_value("PREFECT_API_URL", env)
             _prefect(["config", "set", f"PREFECT_API_URL={state.api_url}"], env)
@@ -180,12 +180,30 @@ def wait_healthy(api_url: str, timeout: float, pid: int | None = None, log: Path
     raise FaerecError(f"the Prefect server did not answer at {api_url} within {timeout:.0f} s", path=log)
 
 
-def create_pools(pools: tuple[str, ...], env: dict[str, str]) -> None:
-    """Create the process work pools that do not exist yet (``prefect work-pool create`` is not idempotent)."""
-    listing = _prefect(["work-pool", "ls"], env).stdout
+def create_pools(pools: tuple[str, ...], api_url: str) -> list[str]:
+    """Create the process work pools that do not exist yet, through the REST API; returns the new ones."""
+    from prefect.workers.process import ProcessWorker
+
+    created = []
     for pool in pools:
-        if f" {pool} " not in listing.replace("│", " ").replace("┃", " "):
-            _prefect(["work-pool", "create", pool, "--type", "process"], env)
+        try:
+            _request(api_url, f"work_pools/{pool}")
+            continue
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+        _request(api_url, "work_pools/", {"name": pool, "type": ProcessWorker.type,
+                                          "base_job_template": ProcessWorker.get_default_base_job_template()})
+        created.append(pool)
+    return created
+
+
+def _request(api_url: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{api_url}/{path}", data=data, method="POST" if body is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
 
 
 def deploy(project_dir: Path, env: dict[str, str], log: Path) -> None:

@@ -55,7 +55,7 @@ def train_task(dataset_dir: str, config: dict[str, Any], run_dir: str) -> dict[s
 
 @task(name="train-on-pool", task_run_name="train {run_dir} on {deployment}", persist_result=True,
       result_serializer=RESULT_SERIALIZER,
-      cache_key_fn=lambda _ctx, p: keys.train_key(p["dataset_dir"], p["config"], p["run_dir"]))
+      cache_key_fn=lambda _ctx, p: "pool-" + keys.train_key(p["dataset_dir"], p["config"], p["run_dir"]))
 def train_on_pool_task(dataset_dir: str, config: dict[str, Any], run_dir: str, deployment: str) -> dict[str, Any]:
     """Hand one training run to the training deployment (the gpu work pool) and wait for it.
 
