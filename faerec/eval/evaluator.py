@@ -50,7 +50,7 @@ class Evaluator:
 
     @torch.no_grad()
     def rank(self, model: SequentialRecommender, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """0-based target ranks [U] and top-K item lists [U, max K] for split ``name``."""
+        """Target ranks [U] (0-based, capped at max K; see rank_targets) and top-K lists [U, max K], in split row order."""
         split = self.split(name)
         top_k = max(max(KS), max(COVERAGE_KS))
         was_training = getattr(model, "training", False)

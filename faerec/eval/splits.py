@@ -21,7 +21,9 @@ SPLITS = ("valid", "test")
 
 @dataclass
 class EvalSplit:
-    """Rows are evaluable users in user order. History of row r: hist_items[hist_ptr[r]:hist_ptr[r + 1]]."""
+    """Rows are evaluable users ordered by (input window length, user), so a batch of consecutive rows has
+    similar lengths and a model that skips padding (faerec.models.layers.SeqLayout) does little wasted work.
+    Row r belongs to user ``users[r]``; its history is hist_items[hist_ptr[r]:hist_ptr[r + 1]]."""
 
     name: str
     users: np.ndarray  # int64 [U]
@@ -38,9 +40,11 @@ class EvalSplit:
     def build(cls, dataset: Dataset, name: str, max_len: int) -> EvalSplit:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
-        users = np.flatnonzero(dataset.evaluable)
         # history length per user: the training part for "valid", training + validation item for "test"
         hist_len = dataset.train_lengths + (1 if name == "test" else 0)
+        candidates = np.flatnonzero(dataset.evaluable)
+        window = np.minimum(hist_len[candidates], max_len)
+        users = candidates[np.lexsort((candidates, window))]
         starts = dataset.offsets[:-1]
         inputs = left_padded_windows(dataset.items, starts[users], starts[users] + hist_len[users], max_len)
         targets = dataset.items[starts[users] + hist_len[users]]
@@ -48,7 +52,9 @@ class EvalSplit:
         row_of_user = np.full(dataset.n_users, -1, dtype=np.int64)
         row_of_user[users] = np.arange(len(users))
         owner = user_of_entry(dataset)
-        in_history = dataset.evaluable[owner] & (position_in_user(dataset) < hist_len[owner])
+        in_history = np.flatnonzero(dataset.evaluable[owner] & (position_in_user(dataset) < hist_len[owner]))
+        hist_rows = row_of_user[owner[in_history]]
+        by_row = np.argsort(hist_rows, kind="stable")  # rows are not in user order: regroup the entries
         hist_ptr = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(hist_len[users], out=hist_ptr[1:])
         return cls(
@@ -56,7 +62,7 @@ class EvalSplit:
             users=users,
             inputs=torch.from_numpy(inputs),
             targets=torch.from_numpy(targets.astype(np.int64)),
-            hist_items=torch.from_numpy(dataset.items[in_history].astype(np.int64)),
-            hist_rows=torch.from_numpy(row_of_user[owner[in_history]]),
+            hist_items=torch.from_numpy(dataset.items[in_history[by_row]].astype(np.int64)),
+            hist_rows=torch.from_numpy(hist_rows[by_row]),
             hist_ptr=hist_ptr,
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from faerec.data.dataset import Dataset
 
@@ -33,3 +34,13 @@ def dataset_from_sequences(sequences: list[list[int]], n_items: int, head: set[i
 @pytest.fixture
 def make_dataset():
     return dataset_from_sequences
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine a second OpenMP thread that
+    waits for a busy core makes small ops many times slower; results are compared within one setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

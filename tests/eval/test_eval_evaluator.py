@@ -65,24 +65,30 @@ def test_splits_follow_leave_one_out(make_dataset):
     ds = make_dataset([[1, 2, 3, 4, 5], [6, 7], [2, 2, 3]], n_items=7)
     valid = EvalSplit.build(ds, "valid", max_len=2)
     test = EvalSplit.build(ds, "test", max_len=2)
-    assert valid.users.tolist() == [0, 2] and test.users.tolist() == [0, 2]  # user 1 is too short
-    assert valid.inputs.tolist() == [[2, 3], [0, 2]] and valid.targets.tolist() == [4, 2]
+    # user 1 is too short; rows are ordered by window length, then user
+    assert valid.users.tolist() == [2, 0] and test.users.tolist() == [0, 2]
+    assert valid.inputs.tolist() == [[0, 2], [2, 3]] and valid.targets.tolist() == [2, 4]
     assert test.inputs.tolist() == [[3, 4], [2, 2]] and test.targets.tolist() == [5, 3]
     # histories are full prefixes, not just the window
-    assert valid.hist_items.tolist() == [1, 2, 3, 2] and valid.hist_rows.tolist() == [0, 0, 0, 1]
-    assert test.hist_ptr.tolist() == [0, 4, 6]
+    assert valid.hist_items.tolist() == [2, 1, 2, 3] and valid.hist_rows.tolist() == [0, 1, 1, 1]
+    assert valid.hist_ptr.tolist() == [0, 1, 4]
+    assert test.hist_items.tolist() == [1, 2, 3, 4, 2, 2] and test.hist_ptr.tolist() == [0, 4, 6]
 
 
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_matches_per_user_reference(make_dataset, split):
-    n_items, max_len = 15, 5
-    sequences = random_sequences(60, n_items, seed=3)
+    n_items, max_len = 45, 5
+    sequences = random_sequences(80, n_items, seed=3)
     ds = make_dataset(sequences, n_items=n_items)
     model = PositionWeightedBag(n_items, max_len)
-    ranks, _ = Evaluator(ds, max_len=max_len, batch_size=7).rank(model, split)
+    evaluator = Evaluator(ds, max_len=max_len, batch_size=7)
+    ranks, _ = evaluator.rank(model, split)
     assert model.tables_built == 1  # the item table is computed once per evaluation, not per batch
     expected, targets = reference_ranks(model, sequences, n_items, split, max_len)
-    assert np.array_equal(ranks, expected)
+    row_to_reference = np.searchsorted(np.flatnonzero(ds.evaluable), evaluator.split(split).users)
+    assert np.array_equal(evaluator.split(split).targets.numpy(), targets[row_to_reference])
+    assert np.array_equal(ranks, np.minimum(expected, 20)[row_to_reference])  # exact below 20, else capped
+    assert (expected < 20).any() and (expected >= 20).any()
     assert len(ranks) == int(ds.evaluable.sum()) < len(sequences)
 
 

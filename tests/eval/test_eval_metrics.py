@@ -17,7 +17,7 @@ NO_HISTORY = (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
 def ranks_of(scores: list[list[float]], targets: list[int], history: list[tuple[int, int]] = ()) -> list[int]:
     rows = torch.tensor([r for r, _ in history], dtype=torch.long)
     items = torch.tensor([i for _, i in history], dtype=torch.long)
-    ranks, _ = rank_targets(torch.tensor(scores), torch.tensor(targets), rows, items, top_k=2)
+    ranks, _ = rank_targets(torch.tensor(scores), torch.tensor(targets), rows, items, top_k=20)
     return ranks.tolist()
 
 
@@ -45,11 +45,33 @@ def test_target_is_never_masked_even_when_in_history():
     assert ranks_of(scores, [2, 3], history=[(0, 2), (1, 2)]) == [0, 0]
 
 
-def test_nan_target_score_is_worst_and_masked_items_leave_the_top_list():
+def test_nan_target_score_is_a_miss_and_masked_items_leave_the_top_list():
     scores = torch.tensor([[9.0, float("nan"), 1.0, 2.0, 3.0], [9.0, 4.0, 1.0, 2.0, 3.0]])
-    ranks, top = rank_targets(scores, torch.tensor([1, 2]), torch.tensor([1]), torch.tensor([4]), top_k=2)
+    ranks, top = rank_targets(scores, torch.tensor([1, 2]), torch.tensor([1]), torch.tensor([4]), top_k=3)
     assert ranks.tolist() == [3, 2]
-    assert top[1].tolist() == [1, 3]  # padding (9.0) and history item 4 (3.0) are gone
+    assert top[1].tolist() == [1, 3, 2]  # padding (9.0) and history item 4 (3.0) are gone
+
+
+def test_ranks_are_exact_below_top_k_and_capped_above_with_pessimistic_ties():
+    # the target ties with 2 other items and nothing scores higher: rank 2, exact with top_k = 3
+    scores = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.5, 0.2]])
+    ranks, _ = rank_targets(scores.clone(), torch.tensor([1]), *NO_HISTORY, top_k=3)
+    assert ranks.tolist() == [2]
+    # with 3 tying competitors the pessimistic rank is 3 = "top_k or worse"
+    scores = torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0, 0.2]])
+    ranks, _ = rank_targets(scores.clone(), torch.tensor([2]), *NO_HISTORY, top_k=3)
+    assert ranks.tolist() == [3]
+    # a long run of ties and a target far down the list are capped, never reported as a hit
+    scores = torch.zeros(2, 40)
+    scores[1, 5] = -1.0
+    ranks, _ = rank_targets(scores, torch.tensor([7, 5]), *NO_HISTORY, top_k=20)
+    assert ranks.tolist() == [20, 20]
+
+
+def test_masked_items_are_blanked_in_short_top_lists():
+    scores = torch.tensor([[0.0, 3.0, 2.0, 1.0]])
+    _, top = rank_targets(scores, torch.tensor([3]), torch.tensor([0, 0]), torch.tensor([1, 2]), top_k=3)
+    assert top.tolist() == [[3, 0, 0]]  # only item 3 is rankable; masked slots carry padding, never counted
 
 
 def test_hit_and_ndcg_by_hand():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from faerec.data.split import popularity, with_split
 
@@ -56,6 +57,7 @@ def fake_store(monkeypatch: pytest.MonkeyPatch):
         n = json.loads((Path(dataset_dir) / "stats.json").read_text())["items"]
         calls.append(("embeddings", encoder))
         table = np.random.default_rng(11).normal(size=(n + 1, 24)).astype(np.float32)
+        table /= np.linalg.norm(table, axis=1, keepdims=True)  # unit rows, like sentence-transformer output
         table[0] = 0
         return table, f"fake-{encoder}"
 
@@ -89,3 +91,13 @@ def make_processed(tmp_path: Path):
 @pytest.fixture
 def markov():
     return markov_sequences
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine a second OpenMP thread that
+    waits for a busy core makes small ops many times slower; results are compared within one setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,147 @@
+"""Seconds per training epoch and per full evaluation, SASRec base and SASRec+FAERec, on Amazon Beauty.
+
+    python benchmarks/train.py [--dataset ../shared/datasets/amazon-beauty-2014 | --prepared DIR]
+                               [--epochs 2] [--configs sasrec:base,sasrec:faerec] [--device auto]
+                               [--cache-dir DIR] [--no-embed] [--bf16]
+
+Settings of the issue: batch 256, max length 50, hidden 128 (ModelConfig defaults otherwise). The raw dataset is
+prepared with `faerec prepare` into a temp folder (or --prepared is used as is). FAERec reads the default MiniLM
+embeddings; if the folder has none, they are computed with `faerec embed` (offline encoder) unless --no-embed,
+in which case a random unit-norm 384-d table stands in and the output says so. Each configuration trains
+``--epochs`` epochs with the real trainer loop (pre-tensorised batches, vectorised negatives, Adam) and runs
+one full validation pass over every evaluable user. Prints one line per measurement and a JSON summary last,
+with the machine's load average (the 2-core workspace is shared, so wall times depend on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "amazon-beauty-2014"))
+    parser.add_argument("--prepared", help="an already prepared dataset folder (skips `faerec prepare`)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--configs", default="sasrec:base,sasrec:faerec", help="backbone:method,...")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--cache-dir", help="embedding cache for `faerec embed` (default: a temp folder)")
+    parser.add_argument("--no-embed", action="store_true", help="random 384-d table if no embeddings exist")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training")
+    parser.add_argument("--eval-batch-size", type=int, default=1024)
+    args = parser.parse_args()
+
+    import torch
+
+    from faerec.data.dataset import Dataset
+    from faerec.errors import FaerecError
+    from faerec.eval.evaluator import Evaluator
+    from faerec.models import ModelConfig, build_model
+    from faerec.train.device import describe, resolve_device
+    from faerec.train.loop import train_epoch
+    from faerec.train.negatives import NegativeSampler
+    from faerec.train.run import seed_everything
+    from faerec.train.sequences import TrainingExamples
+
+    tmp = tempfile.TemporaryDirectory(prefix="faerec-bench-train-")
+    if args.prepared:
+        data_dir = Path(args.prepared)
+    else:
+        from faerec.data.prepare import prepare
+
+        data_dir = Path(tmp.name) / "data"
+        started = time.perf_counter()
+        prepare(args.dataset, data_dir, progress=False)
+        print(f"prepared {args.dataset} in {time.perf_counter() - started:.1f} s", flush=True)
+    dataset = Dataset.load(data_dir)
+    device = resolve_device(args.device)
+    configs = [tuple(c.split(":")) for c in args.configs.split(",")]
+
+    llm_table, pca_init, embeddings = None, None, "not needed"
+    if any(method == "faerec" for _, method in configs):
+        llm_table, pca_init, embeddings = _embeddings(data_dir, args, Path(tmp.name), FaerecError)
+
+    examples = TrainingExamples.build(dataset, 50)
+    evaluator = Evaluator(dataset, 50, args.eval_batch_size, device)
+    evaluator.split("valid")
+    results = []
+    for backbone, method in configs:
+        seed_everything(2024)
+        cfg = ModelConfig(backbone=backbone, method=method, hidden=128, max_len=50)
+        faerec = method == "faerec"
+        model = build_model(cfg, dataset.n_items, llm_table if faerec else None, pca_init if faerec else None,
+                            torch.from_numpy(dataset.train_count)).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        sampler = NegativeSampler(dataset, torch.Generator().manual_seed(2024))
+        epoch_seconds = []
+        for epoch in range(args.epochs):
+            started = time.perf_counter()
+            parts = train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=256, device=device,
+                                bf16=args.bf16, progress=False)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            epoch_seconds.append(time.perf_counter() - started)
+            print(f"{backbone}+{method} epoch {epoch + 1}: {epoch_seconds[-1]:.2f} s "
+                  f"(loss {parts['loss']:.4f}, load avg {os.getloadavg()[0]:.1f})", flush=True)
+        started = time.perf_counter()
+        valid = evaluator.evaluate(model, "valid")
+        eval_seconds = time.perf_counter() - started
+        print(f"{backbone}+{method} full evaluation ({len(evaluator.split('valid'))} users x {dataset.n_items} "
+              f"items): {eval_seconds:.2f} s (valid NDCG@10 {valid['overall']['ndcg@10']:.4f})", flush=True)
+        results.append({
+            "backbone": backbone, "method": method, "epoch_seconds": [round(s, 2) for s in epoch_seconds],
+            "seconds_per_epoch": round(sum(epoch_seconds) / len(epoch_seconds), 2),
+            "eval_seconds": round(eval_seconds, 2), "batches_per_epoch": -(-len(examples) // 256),
+            "valid_ndcg@10": valid["overall"]["ndcg@10"],
+        })
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "dataset": dataset.name, "users": dataset.n_users, "items": dataset.n_items, "embeddings": embeddings,
+        "device": describe(device), "torch_threads": torch.get_num_threads(), "bf16": args.bf16,
+        "load_avg_1min": round(os.getloadavg()[0], 2), "peak_rss_mb": round(peak, 1), "results": results,
+    }))
+
+
+def _embeddings(data_dir: Path, args, tmp: Path, FaerecError):
+    """(llm_table, pca_init, label): the folder's MiniLM embeddings, computed if needed, or a labelled stand-in."""
+    import numpy as np
+    import torch
+
+    from faerec.text.store import load_embeddings, load_pca
+
+    try:
+        table, fp = load_embeddings(data_dir, "minilm")
+        pca = load_pca(data_dir, 128, "minilm")
+        label = f"minilm ({fp})"
+    except FaerecError:
+        if args.no_embed:
+            rng = np.random.default_rng(2024)
+            table = rng.normal(size=(json.loads((data_dir / "stats.json").read_text())["items"] + 1, 384))
+            table = (table / np.linalg.norm(table, axis=1, keepdims=True)).astype(np.float32)
+            table[0] = 0
+            print("NOTE: no MiniLM embeddings; a random unit-norm 384-d table stands in", flush=True)
+            return torch.from_numpy(table), None, "random 384-d stand-in (NOT MiniLM)"
+        from faerec.text.embed import embed_dataset
+
+        started = time.perf_counter()
+        embed_dataset(data_dir, "minilm", pca_dim=128, cache_dir=Path(args.cache_dir or tmp / "cache"),
+                      progress=False)
+        print(f"embedded the catalogue with MiniLM in {time.perf_counter() - started:.1f} s", flush=True)
+        table, fp = load_embeddings(data_dir, "minilm")
+        pca = load_pca(data_dir, 128, "minilm")
+        label = f"minilm ({fp})"
+    return torch.from_numpy(table), torch.from_numpy(pca), label
+
+
+if __name__ == "__main__":
+    main()
