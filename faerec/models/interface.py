@@ -20,15 +20,20 @@ class SequentialRecommender(Protocol):
         """Total loss for one batch and its named parts (floats, for logging).
 
         input_ids, pos_ids, neg_ids: LongTensor [B, L]; pos_ids[b, t] is the next item after input_ids[b, t],
-        neg_ids[b, t] one sampled negative; positions where pos_ids == 0 are excluded from every loss.
-        ``epoch`` (0-based) drives FAERec's curriculum.
+        neg_ids[b, t] one sampled negative; positions where pos_ids == 0 are excluded from every loss (and so
+        are positions whose input is padding: they have no hidden state). ``epoch`` (0-based) drives FAERec's
+        curriculum. Parts: "rec", "total", and for FAERec "item_align", "feat_align" (0.0 when switched
+        off), "w_item", "w_feat".
         """
         ...
 
     def item_table(self) -> torch.Tensor:
-        """[n_items + 1, D] item representations used for inference scoring (row 0 = padding)."""
+        """[n_items + 1, D] item representations used for inference scoring (row 0 = padding). Call it in
+        eval mode and under ``torch.no_grad()``, once per evaluation."""
         ...
 
     def user_embedding(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """[B, D] representation of the last position, scored against ``item_table()`` by dot product."""
+        """[B, D] representation of the last position, scored against ``item_table()`` by dot product.
+        A row whose last position is padding (e.g. an all-padding row) gets a zero vector. Rows are
+        independent: the result for a user depends neither on the other rows nor on extra left padding."""
         ...

@@ -99,8 +99,8 @@ def test_lru_scan_matches_sequential_recurrence():
     for t in range(11):
         state = lam * state + u[:, t]
         expected.append(state)
-    h_re, h_im = diagonal_scan(u_re, u_im, nu, theta)
-    torch.testing.assert_close(torch.complex(h_re, h_im), torch.stack(expected, 1), rtol=1e-5, atol=1e-5)
+    scanned = diagonal_scan(u, torch.complex(-nu, theta))
+    torch.testing.assert_close(scanned, torch.stack(expected, 1), rtol=1e-5, atol=1e-5)
 
 
 def test_fmlp_filter_is_the_causal_convolution_with_its_kernel():
@@ -111,3 +111,15 @@ def test_fmlp_filter_is_the_causal_convolution_with_its_kernel():
     k = filt.kernel.detach()
     expected = torch.stack([sum(k[s] * x[:, t - s] for s in range(t + 1)) for t in range(7)], 1)
     torch.testing.assert_close(filt(x).detach(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["sasrec", "fmlp", "lru"])
+def test_bf16_autocast_training_step(world, backbone):
+    from models_fixtures import training_batch
+
+    model = make_model(world, backbone=backbone, method="faerec").train()
+    inputs, pos, neg = training_batch([11, 4, 0], 12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, parts = model.training_loss(inputs, pos, neg, epoch=0)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.dtype == torch.float32 and parts["item_align"] > 0

@@ -6,13 +6,14 @@ the exponential parameterisation lambda = exp(-exp(nu_log) + i exp(theta_log)) w
 |lambda| in [r_min, r_max], phase in [0, 2 pi), and the learned normalisation gamma initialised to
 sqrt(1 - |lambda|^2). There are no position embeddings: the recurrence is ordered.
 
-Complex numbers are carried as (real, imaginary) pairs of real tensors: ``in_proj`` maps d -> 2S (both parts
-of B x + b), ``out_proj`` maps the concatenated parts 2S -> d, which is exactly Re(C h) + bias with C's real
-and imaginary parts as learned weights. This keeps autograd and bf16 autocast on the real-tensor path.
+The projections are real layers on (real | imaginary) halves: ``in_proj`` maps d -> 2S (both parts of
+B x + b), ``out_proj`` maps the concatenated parts 2S -> d, which is exactly Re(C h) + bias with C's real and
+imaginary parts as learned weights; so they stay on the ordinary (bf16-autocast) path, and only the scan
+runs in complex64.
 
 The recurrence is computed with a log-depth (Hillis-Steele) scan: after the round with offset k,
 h[t] = sum_{s > t - 2k} lambda^{t-s} u[s]; ceil(log2 L) rounds of element-wise work, no loop over time.
-lambda^k is evaluated in closed form, exp(-k nu) (cos k theta + i sin k theta). Padding slots hold u = 0
+lambda^k is evaluated in closed form, exp(k (-nu + i theta)). Padding slots hold u = 0
 and precede every real item (left padding), so no state leaks from them.
 """
 
@@ -30,19 +31,15 @@ from faerec.models.config import ModelConfig
 from faerec.models.layers import Dropout, PointwiseFeedForward, SeqLayout, init_normal_
 
 
-def diagonal_scan(u_re: torch.Tensor, u_im: torch.Tensor, nu: torch.Tensor, theta: torch.Tensor):
-    """h[t] = lambda h[t-1] + u[t] along dim 1 of [B, L, S] tensors, lambda = exp(-nu + i theta) per [S]."""
-    length = u_re.shape[1]
-    h_re, h_im = u_re, u_im
-    offset = 1
+def diagonal_scan(u: torch.Tensor, log_lambda: torch.Tensor) -> torch.Tensor:
+    """h[t] = lambda h[t-1] + u[t] along dim 1 of a complex [B, L, S] tensor, lambda = exp(log_lambda) [S]."""
+    length = u.shape[1]
+    h, offset = u, 1
     while offset < length:
-        decay = torch.exp(-offset * nu)
-        c_re, c_im = decay * torch.cos(offset * theta), decay * torch.sin(offset * theta)
-        prev_re = F.pad(h_re, (0, 0, offset, 0))[:, :length]  # h[t - offset], zero before the start
-        prev_im = F.pad(h_im, (0, 0, offset, 0))[:, :length]
-        h_re, h_im = h_re + c_re * prev_re - c_im * prev_im, h_im + c_re * prev_im + c_im * prev_re
+        # h[t] += lambda^offset h[t - offset] (zero before the start)
+        h = h + torch.exp(offset * log_lambda) * F.pad(h, (0, 0, offset, 0))[:, :length]
         offset *= 2
-    return h_re, h_im
+    return h
 
 
 class LinearRecurrentUnit(nn.Module):
@@ -62,10 +59,9 @@ class LinearRecurrentUnit(nn.Module):
     def _recur(self, grid: torch.Tensor, _: object) -> torch.Tensor:
         with torch.autocast(device_type=grid.device.type, enabled=False):  # 50-step powers in float32
             grid = grid.float()
-            h_re, h_im = diagonal_scan(
-                grid[..., : self.state], grid[..., self.state :], torch.exp(self.nu_log), torch.exp(self.theta_log)
-            )
-        return torch.cat([h_re, h_im], dim=-1)
+            u = torch.complex(grid[..., : self.state], grid[..., self.state :])
+            h = diagonal_scan(u, torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
+        return torch.cat([h.real, h.imag], dim=-1)
 
     def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
         u = self.in_proj(tokens) * torch.exp(self.gamma_log).repeat(2)  # [N, 2S]: (re | im) * gamma

@@ -67,6 +67,8 @@ class FaerecItemEmbedder(ItemEmbedder):
         super().__init__()
         if llm_table is None:
             raise FaerecError("method 'faerec' needs the LLM item embeddings (run `faerec embed` first)")
+        if train_count is None:
+            raise FaerecError("method 'faerec' needs the training popularity of every item (train_count)")
         self.cfg = cfg
         if pca_init is None:
             pca_init = pca_scores(llm_table, cfg.hidden)
@@ -139,13 +141,15 @@ class FaerecItemEmbedder(ItemEmbedder):
         zero = id_rows.new_zeros(())
         item_loss, feat_loss = zero, zero
         if present.any():
-            counts, id_align, llm_align = counts[present], id_rows[present], llm_rows[present]
-            if cfg.item_align:
-                item_loss = item_infonce(id_align, llm_align, counts, cfg.temperature)
-            if cfg.feat_align:
-                popularity = self.popularity[distinct[present]]
-                feat_loss = feature_alignment(id_align, llm_align, counts, popularity, cfg.bt_lambda,
-                                              cfg.pop_grouping)
+            counts, id_align, llm_align = counts[present], id_rows[present].float(), llm_rows[present].float()
+            # float32 even under bf16 autocast: temperature-scaled similarities and batch correlations
+            with torch.autocast(device_type=id_align.device.type, enabled=False):
+                if cfg.item_align:
+                    item_loss = item_infonce(id_align, llm_align, counts, cfg.temperature)
+                if cfg.feat_align:
+                    popularity = self.popularity[distinct[present]]
+                    feat_loss = feature_alignment(id_align, llm_align, counts, popularity, cfg.bt_lambda,
+                                                  cfg.pop_grouping)
         w_item, w_feat = self.alignment_weights(epoch)
         auxiliary = cfg.alpha * (w_item * item_loss + w_feat * feat_loss)
         return TrainingTerms(
