@@ -80,11 +80,22 @@ class Evaluator:
             return np.zeros(0, dtype=np.int64), np.zeros((0, top_k), dtype=np.int64)
         return torch.cat(ranks).numpy(), torch.cat(tops).numpy()
 
-    def evaluate(self, model: SequentialRecommender, name: str) -> dict:
-        """The metrics block for split ``name`` (CONTRACT.md shape) with the pass's wall time in ``seconds``."""
+    def evaluate(self, model: SequentialRecommender, name: str, also: tuple[str, ...] = ()) -> dict:
+        """The metrics block for split ``name`` (CONTRACT.md shape) with the pass's wall time in ``seconds``.
+
+        For each popularity mode in ``also`` (e.g. "paper"), the same ranking is re-bucketed under that mode and
+        stored as ``<mode>_popularity`` (no second ranking pass; "overall" is identical and left out).
+        """
         split = self.split(name)  # built once and cached; not part of the timed pass
         started = time.perf_counter()
         ranks, tops = self.rank(model, name)
-        result = summarize(ranks, split.targets.numpy(), tops, popularity_of(self.dataset, self.popularity))
+        targets = split.targets.numpy()
+        result = summarize(ranks, targets, tops, popularity_of(self.dataset, self.popularity))
+        for mode in also:
+            if mode != self.popularity:
+                extra = summarize(ranks, targets, tops, popularity_of(self.dataset, mode))
+                extra.pop("overall")
+                extra["n_targets"].pop("overall")
+                result[f"{mode}_popularity"] = extra
         result["seconds"] = time.perf_counter() - started
         return result

@@ -47,7 +47,7 @@ def evaluate_run(
 
     evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, torch_device, cfg.popularity)
     valid = evaluator.evaluate(model, "valid")
-    test = evaluator.evaluate(model, "test")
+    test = evaluator.evaluate(model, "test", also=("paper",))
 
     previous = _previous_metrics(run_dir)
     timing = dict(previous.get("timing", {}))

@@ -149,7 +149,7 @@ def train_run(
     model.load_state_dict(stopping.best_state)
     checkpoint.save(run_dir / checkpoint.BEST, {"epoch": stopping.best_epoch, "model": stopping.best_state})
     valid = evaluator.evaluate(model, "valid")
-    test = evaluator.evaluate(model, "test")
+    test = evaluator.evaluate(model, "test", also=("paper",))
     train_times = [r["train_seconds"] for r in history]
     timing = {
         "train_seconds_per_epoch": sum(train_times) / len(train_times) if train_times else 0.0,

@@ -121,3 +121,15 @@ def test_paper_popularity_is_labelled_and_uses_full_counts(make_dataset):
     model = PositionWeightedBag(5, 3)
     out = Evaluator(ds, max_len=3, popularity="paper").evaluate(model, "test")
     assert out["popularity"] == "paper" and out["n_targets"]["head"] == 2  # both test targets are item 5
+
+
+def test_alternative_popularity_rebuckets_the_same_ranking(make_dataset):
+    sequences = random_sequences(120, 30, seed=9)
+    ds = make_dataset(sequences, n_items=30, head={1, 2, 3, 4, 5, 6})
+    model = PositionWeightedBag(30, 4)
+    out = Evaluator(ds, max_len=4).evaluate(model, "test", also=("paper",))
+    paper_only = Evaluator(ds, max_len=4, popularity="paper").evaluate(model, "test")
+    alt = out["paper_popularity"]
+    assert out["popularity"] == "train" and alt["popularity"] == "paper" and "overall" not in alt
+    for key in ("head", "tail", "cold", "groups", "coverage@10", "tail_coverage@20"):
+        assert alt[key] == paper_only[key], key

@@ -145,3 +145,11 @@ def test_cli_errors_are_one_clear_line(tiny_dataset, tmp_path, capsys):
     assert "unknown backbone" in capsys.readouterr().err
     assert cli_main(["evaluate", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_bf16_autocast_trains_and_cuda_request_without_gpu_is_a_clear_error(tiny_dataset, tmp_path, fake_store):
+    result = run.train_run(tiny_dataset, small_config(epochs=1, bf16=True), tmp_path / "bf16", progress=False)
+    assert result["test"]["overall"]["hr@20"] is not None
+    if not torch.cuda.is_available():
+        with pytest.raises(FaerecError, match="no CUDA device"):
+            run.train_run(tiny_dataset, small_config(device="cuda"), tmp_path / "cuda", progress=False)
