@@ -17,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
+    from faerec.train.commands import prefer_passive_openmp, summary
+
+    prefer_passive_openmp()
     from faerec.eval.run import evaluate_run
-    from faerec.train.commands import summary
 
     started = time.perf_counter()
     result = evaluate_run(args.run_dir, dataset_dir=args.data, device=args.device)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ def train_run(
     examples = TrainingExamples.build(dataset, cfg.model.max_len)
     if len(examples) == 0:
         raise FaerecError("no user has two training items, so there is nothing to train on", path=dataset.path)
+    if not dataset.evaluable.any():
+        raise FaerecError("no user has 3 or more interactions, so there is nothing to validate on",
+                          path=dataset.path)
     sampler = NegativeSampler(dataset, data_generator)
     evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, device, cfg.popularity)
 
@@ -134,6 +138,8 @@ def train_run(
         if stop_reason is None and epoch + 1 == cfg.epochs:
             stop_reason = "epoch_budget"
         history.append(record)
+        if progress:
+            _report_epoch(record, stopping, cfg.select_metric)
         elapsed_now = elapsed + time.perf_counter() - session_start
         checkpoint.save(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
@@ -162,6 +168,15 @@ def train_run(
                            stop_reason)
     write_json(run_dir / METRICS, doc)
     return {**doc, "run_dir": str(run_dir)}
+
+
+def _report_epoch(record: dict[str, Any], stopping: EarlyStopping, metric: str) -> None:
+    """One line per epoch on stderr (the progress bar itself disappears when the epoch ends)."""
+    line = f"epoch {record['epoch']}: loss {record['loss']:.4f}, {record['train_seconds']:.1f} s"
+    if "valid" in record:
+        line += (f", valid {metric} {record['valid']['overall'][metric]:.4f} "
+                 f"(best {stopping.best_score:.4f} at epoch {stopping.best_epoch})")
+    print(line, file=sys.stderr, flush=True)
 
 
 def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:

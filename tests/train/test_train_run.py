@@ -145,6 +145,14 @@ def test_cli_errors_are_one_clear_line(tiny_dataset, tmp_path, capsys):
     assert "unknown backbone" in capsys.readouterr().err
     assert cli_main(["evaluate", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+    assert cli_main(["train", str(tiny_dataset), "--set", "alpha", "--out", str(tmp_path / "x")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_dataset_without_evaluable_users_is_refused(make_processed, tmp_path):
+    short = make_processed([[1, 2], [2, 3]], 3)
+    with pytest.raises(FaerecError, match="nothing to validate"):
+        run.train_run(short, small_config("base"), tmp_path / "r", progress=False)
 
 
 def test_bf16_autocast_trains_and_cuda_request_without_gpu_is_a_clear_error(tiny_dataset, tmp_path, fake_store):
