@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -17,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pipeline", help="prepare -> embed -> train -> evaluate, as the Prefect flow `faerec`",
         description="Run the `faerec` flow: prepare, embed, train every backbone x method, evaluate, and print "
         "the metrics table. With no SOURCE: the bundled sample (data/sample), the offline MiniLM encoder, "
-        f"SASRec, base and FAERec, at most {PIPELINE_EPOCHS} epochs with early stopping (patience 10); about 6 "
-        "minutes on 2 CPU cores. Without PREFECT_API_URL it runs in Prefect's ephemeral mode (no server); "
+        f"SASRec, base and FAERec, at most {PIPELINE_EPOCHS} epochs with early stopping (patience 10), a budget "
+        "chosen to keep the main job within 10 minutes on 2 CPU cores (raise it with --epochs; a longer run "
+        "resumes the shorter one's checkpoints). Without PREFECT_API_URL it runs in Prefect's ephemeral mode (no server); "
         "with it (e.g. after `faerec serve`) the run and its artifacts appear in the UI. Finished stages are "
         "cached, so a repeated run only redoes what changed.")
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="registered sources or catalogue folders")
@@ -53,7 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_stop)
 
 
+# Prefect's temporary server gives up after 20 s by default; a busy 2-core machine can need more.
+EPHEMERAL_STARTUP_SECONDS = 180
+
+
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_SECONDS))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline by default; the user may opt in
+    from prefect.settings import (
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
     from pydantic import ValidationError
 
     from faerec.report import metrics_table_text
@@ -83,7 +96,11 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from flows.pipeline import faerec_pipeline
 
     started = time.perf_counter()
-    outcome = faerec_pipeline(config=params)
+    timeout = max(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(), EPHEMERAL_STARTUP_SECONDS)
+    analytics = os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"].strip().lower() in ("1", "true", "yes")
+    with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout,
+                             PREFECT_SERVER_ANALYTICS_ENABLED: analytics}):
+        outcome = faerec_pipeline(config=params)
     runs = outcome["runs"]
     print()
     print(metrics_table_text(runs))

@@ -220,6 +220,9 @@ def deploy(project_dir: Path, env: dict[str, str], log: Path) -> None:
 def _start_server(config: StackConfig) -> int:
     env = stack_env(config, config.api_url)
     env.pop("PREFECT_API_URL")  # the server itself must not look for another API
+    # The UI asks the API at PREFECT_UI_API_URL, which otherwise defaults to port 4200 whatever --port says.
+    env.update(PREFECT_SERVER_API_HOST=config.host, PREFECT_SERVER_API_PORT=str(config.port),
+               PREFECT_UI_API_URL=config.api_url)
     return _spawn([sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port",
                    str(config.port), "--analytics-off"], env, config.stack_dir / "server.log", config.project_dir)
 

@@ -69,10 +69,11 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
         futures = [embed_task.submit(dataset_dir=d["path"], encoder=config.encoder, pca_dim=config.hidden)
                    for d in datasets]
         for d, future in zip(datasets, futures, strict=True):
-            result = future.result()
+            result, stage = future.result(), "cached" if future.state.name == "Cached" else "ran"
             if not embedded(result):
-                result = embed_task.with_options(refresh_cache=True)(d["path"], config.encoder, config.hidden)
-            embeddings.append(result)
+                result, stage = embed_task.with_options(refresh_cache=True)(d["path"], config.encoder,
+                                                                            config.hidden), "ran"
+            embeddings.append({**result, "stage": stage})
         artifacts.publish_embeddings(embeddings, [d["dataset_id"] for d in datasets])
 
     jobs = [(d, train_config(config, backbone, method))

@@ -20,9 +20,10 @@ def embedding_summary_markdown(summaries: Sequence[dict[str, Any]], datasets: Se
             f"`{name}`", fmt_count(items), fmt_count(s.get("embedded")), fmt_count(cached), hit,
             f"`{s.get('encoder', '?')}`", fmt_count(s.get("dim")), _share(s.get("pca_explained_variance")),
             f"{float(s.get('seconds', 0.0)):.1f}", f"`{str(s.get('fingerprint', ''))[:16]}`",
+            "cached task: an earlier run's numbers" if s.get("stage") == "cached" else "ran",
         ])
     table = md_table(["dataset", "items", "embedded", "cached", "cache hits", "encoder", "dim", "PCA variance kept",
-                      "seconds", "encoder fingerprint"], rows, align="lrrrrlrrrl")
+                      "seconds", "encoder fingerprint", "this run"], rows, align="lrrrrlrrrll")
     note = ("The cache is content-addressed (sha256 of the prompt under the encoder fingerprint): "
             "only new or changed prompts are sent to the encoder.")
     return "### Embedding cache\n" + note + "\n\n" + table + "\n"

@@ -57,20 +57,24 @@ def main_values(r: dict[str, Any], metrics: Sequence[str] = TABLE_METRICS) -> li
 
 
 def metrics_table_markdown(results: Sequence[dict[str, Any]], metrics: Sequence[str] = TABLE_METRICS) -> str:
-    """Overall / head / tail HR and NDCG for each dataset x backbone x method, with "Impr." rows."""
-    headers = ["dataset", "backbone", "method",
-               *[f"{part} {metric_label(m)}" for part in PARTS for m in metrics]]
-    rows: list[list[str]] = []
-    for (dataset, backbone), runs in grouped_runs(results):
-        for r in runs:
-            rows.append([f"`{dataset}`", backbone, str(r.get("method")),
-                         *[fmt_metric(v) for v in main_values(r, metrics)]])
-        for method, changes in improvement_rows(runs, lambda r: main_values(r, metrics)):
-            rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
-    table = md_table(headers, rows, align="lll" + "r" * (len(headers) - 3))
-    return ("### Test metrics (full ranking, leave-one-out)\n"
-            "H = HR, N = NDCG. Head = top 20 % of items by training popularity, tail = the rest. "
-            "Impr. = relative change over the base method of the same backbone.\n\n" + table + "\n")
+    """Overall, head and tail HR and NDCG (one table each, so they fit a page) with "Impr." rows."""
+    parts = ["### Test metrics (full ranking, leave-one-out)",
+             "H = HR, N = NDCG. Head = top 20 % of items by training popularity, tail = the rest. "
+             "Impr. = relative change over the base method of the same backbone (the paper's table 2)."]
+    for part in PARTS:
+
+        def values(r: dict[str, Any], part: str = part) -> list[float | None]:
+            return [((_test(r).get(part) or {}).get(m)) for m in metrics]
+
+        rows: list[list[str]] = []
+        for (dataset, backbone), runs in grouped_runs(results):
+            for r in runs:
+                rows.append([f"`{dataset}`", backbone, str(r.get("method")), *[fmt_metric(v) for v in values(r)]])
+            for method, changes in improvement_rows(runs, values):
+                rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
+        headers = ["dataset", "backbone", "method", *[metric_label(m) for m in metrics]]
+        parts += ["", f"#### {part.capitalize()}", "", md_table(headers, rows, align="lll" + "r" * len(metrics))]
+    return "\n".join(parts) + "\n"
 
 
 def group_labels(results: Sequence[dict[str, Any]]) -> list[str]:

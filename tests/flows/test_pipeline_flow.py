@@ -60,6 +60,7 @@ def test_pipeline_runs_caches_and_publishes(tiny_catalogue: Path, flow_root: Pat
     states = _task_states(again.state_details.flow_run_id)
     assert len(states) == 6 and {state for _, state in states} == {"Cached"}, states
     assert again.result()["runs"][1]["test"] == out["runs"][1]["test"]
+    assert again.result()["embeddings"][0]["stage"] == "cached" and out["embeddings"][0]["stage"] == "ran"
 
     # A cached result whose output folder is gone is not trusted: prepare and embed run again.
     shutil.rmtree(out["datasets"][0]["path"])

@@ -47,14 +47,18 @@ def test_md_table_escapes_and_aligns():
 def test_metrics_table_has_improvement_rows_per_backbone():
     runs = [_metrics("faerec", 1.5), _metrics("base", 1.0), _metrics("base", 2.0, "fmlp"), _metrics("faerec", 1.0, "fmlp")]
     md = report.metrics_table_markdown(runs)
-    rows = [line for line in md.splitlines() if line.startswith("| ")]
-    header = rows[0]
-    assert "overall H@10" in header and "tail N@20" in header
-    body = rows[2:]
-    # base first in each (dataset, backbone) group, then the method, then its Impr. row
-    assert [r.split("|")[3].strip() for r in body] == ["base", "faerec", "**Impr. faerec vs base**"] * 2
-    assert body[2].count("+50.00%") == 12  # sasrec: faerec is 1.5x base on every column
-    assert body[5].count("-50.00%") == 12  # fmlp: faerec is 0.5x base
+    sections = md.split("#### ")[1:]
+    assert [s.splitlines()[0] for s in sections] == ["Overall", "Head", "Tail"]
+    for section in sections:
+        rows = [line for line in section.splitlines() if line.startswith("| ")]
+        assert rows[0] == "| dataset | backbone | method | H@10 | N@10 | H@20 | N@20 |"
+        body = rows[2:]
+        # base first in each (dataset, backbone) group, then the method, then its Impr. row
+        assert [r.split("|")[3].strip() for r in body] == ["base", "faerec", "**Impr. faerec vs base**"] * 2
+        assert body[2].count("+50.00%") == 4  # sasrec: faerec is 1.5x base on every column
+        assert body[5].count("-50.00%") == 4  # fmlp: faerec is 0.5x base
+    tail = [line for line in sections[2].splitlines() if "| sasrec | base |" in line][0]
+    assert tail.endswith("| 0.0150 | 0.0200 | 0.0250 | 0.0300 |")  # tail scale 0.5: hr@10 = 0.5 * 3 / 100
 
 
 def test_groups_and_coverage_tables():

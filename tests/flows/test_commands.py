@@ -1,0 +1,62 @@
+"""`faerec pipeline / serve / stop` argument handling and cache keys (no flow runs here)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from faerec.cli import build_parser, main
+from faerec.stack import StackConfig, down
+from flows import keys
+
+
+def test_pipeline_help_states_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["pipeline", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "bundled sample" in text and "MiniLM" in text and "ephemeral mode" in text
+    args = build_parser().parse_args(["pipeline"])
+    assert args.sources == [] and args.methods == ["base", "faerec"] and args.backbones == ["sasrec"]
+
+
+def test_pipeline_rejects_bad_settings_in_one_line(capsys):
+    assert main(["pipeline", "--epochs", "0"]) == 2
+    assert main(["pipeline", "--backbone", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("faerec pipeline: error: invalid pipeline settings: epochs")
+    assert "unknown backbone(s) ['nope']" in err[1]
+
+
+def test_pipeline_names_an_unreachable_server(capsys, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert main(["pipeline"]) == 2
+    assert "http://127.0.0.1:9/api does not answer" in capsys.readouterr().err
+
+
+def test_stop_without_a_stack_is_a_no_op(tmp_path: Path):
+    assert down(StackConfig(state_dir=tmp_path)) == {"stopped": [], "running": False}
+
+
+def test_prepare_key_follows_the_raw_files(tmp_path: Path):
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,timestamp\n")
+    first = keys.prepare_key(str(tmp_path), 5, 5)
+    assert keys.prepare_key(str(tmp_path), 5, 5) == first
+    assert keys.prepare_key(str(tmp_path), 3, 5) != first
+    time.sleep(0.01)
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    assert keys.prepare_key(str(tmp_path), 5, 5) != first
+    os.utime(tmp_path / "interactions.csv", ns=(1, 1))
+    assert keys.prepare_key(str(tmp_path), 5, 5) not in (first,)
+
+
+def test_config_hash_ignores_resumable_fields():
+    config = {"epochs": 30, "patience": 10, "lr": 0.001, "device": "auto"}
+    resumable = frozenset({"epochs", "patience", "device"})
+    assert keys.config_hash(config, resumable) == keys.config_hash({**config, "epochs": 200}, resumable)
+    assert keys.config_hash(config, resumable) != keys.config_hash({**config, "lr": 0.01}, resumable)
