@@ -213,3 +213,13 @@ def test_backoff_grows_is_jittered_and_capped():
 
 def test_endpoint_in_fingerprint_has_no_credentials():
     assert openai_api.public_endpoint("https://user:pw@example.com:8443/v1/?k=v") == "https://example.com:8443/v1"
+
+
+def test_secret_looking_options_are_masked_in_the_spec_name():
+    from faerec.text.encoders.base import EncoderSpec
+
+    spec = EncoderSpec.parse(f"openai?api_key={KEY}&base_url=https://u:{KEY}@h.example/v1&batch_tokens=9")
+    assert KEY not in spec.canonical()
+    with pytest.raises(FaerecError) as err:
+        build_encoder(spec)
+    assert "unknown option" in str(err.value) and KEY not in str(err.value)

@@ -8,6 +8,7 @@ model is loaded on the first ``encode`` call, so a fully cached run never pays f
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,18 @@ class EncoderSpec:
     def canonical(self) -> str:
         text = self.kind + (f":{self.target}" if self.target else "")
         if self.options:
-            text += "?" + "&".join(f"{k}={_without_credentials(v)}" for k, v in sorted(self.options.items()))
+            text += "?" + "&".join(f"{k}={_public_value(k, v)}" for k, v in sorted(self.options.items()))
         return text
+
+
+_SECRET_NAME = re.compile(r"(key|secret|password|passwd|auth)$", re.IGNORECASE)
+
+
+def _public_value(name: str, value: str) -> str:
+    """Option values as they may appear in names, logs and files: secrets masked, URLs without user:password."""
+    if _SECRET_NAME.search(name):
+        return "***"
+    return _without_credentials(value)
 
 
 def _without_credentials(value: str) -> str:
@@ -138,7 +149,7 @@ class Encoder(ABC):
 
 
 def resolve_precision(precision: str | None, device_type: str, bf16_supported: bool) -> str:
-    """"auto" means bf16 where the device has fast bf16 (CUDA with bf16), else fp32."""
+    """Resolve "auto" to bf16 where the device has fast bf16 (CUDA with bf16), else fp32."""
     precision = (precision or "auto").lower()
     if precision not in ("auto", "fp32", "bf16"):
         raise FaerecError(f"precision must be auto, fp32 or bf16, got {precision!r}")
