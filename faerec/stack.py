@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from faerec import processes
 from faerec.errors import FaerecError
 from faerec.io import write_json
 
@@ -85,13 +85,13 @@ def up(config: StackConfig) -> dict:
     stack_dir = config.stack_dir
     stack_dir.mkdir(parents=True, exist_ok=True)
     state = StackState.load(stack_dir)
-    if state is not None and not (_alive(state.server_pid) and healthy(state.api_url)):
+    if state is not None and not (processes.alive(state.server_pid) and healthy(state.api_url)):
         down(config)  # stale: a crashed or killed stack; clean it up and start over
         state = None
     started = time.perf_counter()
     try:
         if state is None:
-            if _port_in_use(config.host, config.port):
+            if processes.port_in_use(config.host, config.port):
                 raise FaerecError(f"port {config.port} on {config.host} is already in use; "
                                   "choose another with --port")
             state = StackState(api_url=config.api_url, server_pid=_start_server(config))
@@ -100,8 +100,8 @@ def up(config: StackConfig) -> dict:
         env = stack_env(config, state.api_url)
         create_pools(config.pools, state.api_url)
         for pool in config.workers:  # workers start in the background while deploy runs
-            if not _alive(state.worker_pids.get(pool, -1)):
-                state.worker_pids[pool] = _spawn(
+            if not processes.alive(state.worker_pids.get(pool, -1)):
+                state.worker_pids[pool] = processes.spawn(
                     [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
                      "--name", f"faerec-{pool}"],
                     env, stack_dir / f"worker-{pool}.log", config.project_dir)
@@ -135,7 +135,7 @@ def down(config: StackConfig, timeout: float = 20.0) -> dict:
         return {"stopped": [], "running": False}
     stopped = []
     for pool, pid in state.worker_pids.items():
-        if _stop_group(pid, timeout, signals=(signal.SIGTERM, signal.SIGTERM)):
+        if processes.stop_group(pid, timeout, signals=(signal.SIGTERM, signal.SIGTERM)):
             stopped.append(f"worker:{pool}:{pid}")
     if state.profile_set:
         env = stack_env(config, state.api_url)
@@ -143,7 +143,7 @@ def down(config: StackConfig, timeout: float = 20.0) -> dict:
             _prefect(["config", "set", f"PREFECT_API_URL={state.previous_api_url}"], env, check=False)
         else:
             _prefect(["config", "unset", "PREFECT_API_URL", "-y"], env, check=False)
-    if _stop_group(state.server_pid, timeout, signals=(signal.SIGTERM,)):
+    if processes.stop_group(state.server_pid, timeout, signals=(signal.SIGTERM,)):
         stopped.append(f"server:{state.server_pid}")
     (stack_dir / "state.json").unlink(missing_ok=True)
     return {"stopped": stopped, "running": False}
@@ -174,7 +174,7 @@ def wait_healthy(api_url: str, timeout: float, pid: int | None = None, log: Path
     while time.monotonic() < deadline:
         if healthy(api_url):
             return
-        if pid is not None and not _alive(pid):
+        if pid is not None and not processes.alive(pid):
             raise FaerecError(f"the Prefect server exited during start-up:\n{_tail(log)}", path=log)
         time.sleep(0.5)
     raise FaerecError(f"the Prefect server did not answer at {api_url} within {timeout:.0f} s", path=log)
@@ -223,15 +223,8 @@ def _start_server(config: StackConfig) -> int:
     # The UI asks the API at PREFECT_UI_API_URL, which otherwise defaults to port 4200 whatever --port says.
     env.update(PREFECT_SERVER_API_HOST=config.host, PREFECT_SERVER_API_PORT=str(config.port),
                PREFECT_UI_API_URL=config.api_url)
-    return _spawn([sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port",
+    return processes.spawn([sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port",
                    str(config.port), "--analytics-off"], env, config.stack_dir / "server.log", config.project_dir)
-
-
-def _spawn(cmd: list[str], env: dict[str, str], log: Path, cwd: Path) -> int:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    return process.pid
 
 
 def _prefect(args: list[str], env: dict[str, str], cwd: Path | None = None,
@@ -251,73 +244,6 @@ def _profile_value(name: str, env: dict[str, str]) -> str | None:
         if line.startswith(f"{name}="):
             return line.split("=", 1)[1].strip().strip("'\"")
     return None
-
-
-def _stop_group(pid: int, timeout: float, signals: tuple[signal.Signals, ...]) -> bool:
-    """Signal the process group ``pid`` leads (we started it with its own session), then kill what remains."""
-    if not _alive(pid):
-        return False
-    for number, sig in enumerate(signals):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return True
-        if number + 1 < len(signals):
-            time.sleep(1.0)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _group_alive(pid):
-            _reap(pid)
-            return True
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our exited child
-        if finished == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (a stack started by another faerec process)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((host, port)) == 0
 
 
 def _tail(log: Path | None, lines: int = 20) -> str:

@@ -51,6 +51,34 @@ def run_dir_for(dataset_id: str, config: dict[str, Any]) -> str:
     return str(runs_root() / f"{name}-c{keys.config_hash(config, RESUMABLE_CHANGES)}")
 
 
+def embed_all(datasets: list[dict[str, Any]], encoder: str, pca_dim: int) -> list[dict[str, Any]]:
+    """Embed the datasets concurrently through the task runner; "stage" tells whether this run embedded or
+    the task cache answered (then the counts are those of the run that did the work)."""
+    futures = [embed_task.submit(dataset_dir=d["path"], encoder=encoder, pca_dim=pca_dim) for d in datasets]
+    summaries = []
+    for d, future in zip(datasets, futures, strict=True):
+        result, stage = future.result(), "cached" if future.state.name == "Cached" else "ran"
+        if not embedded(result):  # a cached result whose files are gone
+            result, stage = embed_task.with_options(refresh_cache=True)(d["path"], encoder, pca_dim), "ran"
+        summaries.append({**result, "stage": stage})
+    return summaries
+
+
+def train_on_pool(jobs: list[tuple[dict[str, Any], dict[str, Any]]], deployment: str) -> list[dict[str, Any]]:
+    """Hand every run to the training deployment at once (they run in parallel if the pool has several
+    workers); faerec-train trains and evaluates there, so its metrics.json is the result."""
+    calls = [{"dataset_dir": d["path"], "config": cfg, "run_dir": run_dir_for(d["dataset_id"], cfg),
+              "deployment": deployment} for d, cfg in jobs]
+    futures = [train_on_pool_task.submit(**call) for call in calls]
+    results = []
+    for call, future in zip(calls, futures, strict=True):
+        result = future.result()
+        if not trained(result):  # a cached handoff whose run folder is gone: train again
+            result = train_on_pool_task.with_options(refresh_cache=True)(**call)
+        results.append(result)
+    return results
+
+
 @flow(name="faerec", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]:  # noqa: B008 (a form default)
     """Prepare each dataset, embed its items, train every backbone x method, evaluate, publish artifacts."""
@@ -66,33 +94,20 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
 
     embeddings: list[dict[str, Any]] = []
     if LLM_METHODS.intersection(config.methods):
-        futures = [embed_task.submit(dataset_dir=d["path"], encoder=config.encoder, pca_dim=config.hidden)
-                   for d in datasets]
-        for d, future in zip(datasets, futures, strict=True):
-            result, stage = future.result(), "cached" if future.state.name == "Cached" else "ran"
-            if not embedded(result):
-                result, stage = embed_task.with_options(refresh_cache=True)(d["path"], config.encoder,
-                                                                            config.hidden), "ran"
-            embeddings.append({**result, "stage": stage})
+        embeddings = embed_all(datasets, config.encoder, config.hidden)
         artifacts.publish_embeddings(embeddings, [d["dataset_id"] for d in datasets])
 
     jobs = [(d, train_config(config, backbone, method))
             for d in datasets for backbone in config.backbones for method in config.methods]
     if config.train_on == "gpu-pool":
-        futures = [train_on_pool_task.submit(dataset_dir=d["path"], config=cfg,
-                                             run_dir=run_dir_for(d["dataset_id"], cfg),
-                                             deployment=config.train_deployment) for d, cfg in jobs]
-        trained_runs = [f.result() for f in futures]
+        results = train_on_pool(jobs, config.train_deployment)
     else:
-        trained_runs = [cached(train_task, trained, dataset_dir=d["path"], config=cfg,
-                               run_dir=run_dir_for(d["dataset_id"], cfg)) for d, cfg in jobs]
-
-    results = []
-    for run in trained_runs:
-        metrics = evaluate_task(run_dir=run["run_dir"])
+        results = [evaluate_task(run_dir=cached(train_task, trained, dataset_dir=d["path"], config=cfg,
+                                                run_dir=run_dir_for(d["dataset_id"], cfg))["run_dir"])
+                   for d, cfg in jobs]
+    for metrics in results:
         artifacts.publish_curve(metrics)
-        results.append(metrics)
-        log.info("%s: test NDCG@10 overall %.4f, tail %.4f", Path(run["run_dir"]).name,
+        log.info("%s: test NDCG@10 overall %.4f, tail %.4f", Path(metrics["run_dir"]).name,
                  metrics["test"]["overall"]["ndcg@10"], metrics["test"]["tail"]["ndcg@10"])
     files = artifacts.publish_results(results, group_items, report_dir=runs_root() / "report")
     return {"datasets": datasets, "embeddings": embeddings, "runs": results, "report_files": files,

@@ -60,3 +60,31 @@ def test_config_hash_ignores_resumable_fields():
     resumable = frozenset({"epochs", "patience", "device"})
     assert keys.config_hash(config, resumable) == keys.config_hash({**config, "epochs": 200}, resumable)
     assert keys.config_hash(config, resumable) != keys.config_hash({**config, "lr": 0.01}, resumable)
+
+
+def test_stop_group_ends_a_process_and_its_children(tmp_path: Path):
+    import signal
+    import sys
+
+    from faerec import processes
+
+    # a parent that ignores the first SIGTERM (like a Prefect worker) and has a child of its own
+    script = ("import signal, subprocess, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: signal.signal(signal.SIGTERM, signal.SIG_DFL))\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              "open(sys.argv[1], 'w').write(str(child.pid))\n"
+              "time.sleep(60)\n")
+    marker = tmp_path / "child.pid"
+    pid = processes.spawn([sys.executable, "-c", script, str(marker)], dict(os.environ), tmp_path / "log",
+                          tmp_path)
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(marker.read_text())
+    assert processes.alive(pid) and processes.alive(child)
+    assert processes.stop_group(pid, timeout=10, signals=(signal.SIGTERM, signal.SIGTERM))
+    assert not processes.alive(pid) and not processes.group_alive(pid)
+    deadline = time.monotonic() + 5
+    while processes.alive(child) and time.monotonic() < deadline:  # re-parented to init, reaped there
+        time.sleep(0.1)
+    assert not processes.alive(child)
