@@ -62,8 +62,6 @@ def embed_dataset(
         raise FaerecError(f"save_every must be positive, got {save_every}")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     catalogue = read_items(dataset_dir, domain)
-    if pca_dim is not None and not 0 <= pca_dim <= catalogue.n_items:
-        raise FaerecError(f"PCA dimension must be between 0 and the number of items ({catalogue.n_items}), got {pca_dim}")
     prompt_spec = PromptTemplate(template or PAPER_TEMPLATE, field_chars)
     prompts = render_prompts(catalogue.items, catalogue.domain, prompt_spec)
 
@@ -72,6 +70,8 @@ def embed_dataset(
     digests.save()
     fields = {"encoder": enc.fingerprint_fields(), "prompt": prompt_spec.fingerprint_fields()}
     fp = fingerprint(enc.slug, fields)
+    if pca_dim is not None and not 0 <= pca_dim <= catalogue.n_items:
+        raise FaerecError(f"PCA dimension must be between 0 and the number of items ({catalogue.n_items}), got {pca_dim}")
     cache = EmbeddingCache(cache_root, fp, {"spec": enc.spec.canonical(), **fields})
 
     keys = prompt_keys(prompts)

@@ -142,7 +142,7 @@ def test_cost_estimate_is_logged_and_max_cost_refuses_before_sending(stub, make_
     dataset = make_dataset(10)
     spec = f"openai:text-embedding-3-small?base_url={stub.base_url}&price_per_mtok=1000000"
     with caplog.at_level(logging.INFO, logger="faerec"), pytest.raises(FaerecError, match="exceeds --max-cost"):
-        embed_dataset(dataset, spec, cache_dir=tmp_path / "c", max_cost=0.5, progress=False)
+        embed_dataset(dataset, spec, cache_dir=tmp_path / "c", max_cost=0.5, pca_dim=4, progress=False)
     assert stub.requests == []
     assert "(10 items) to embed" in caplog.text and "tokens" in caplog.text
     ok = embed_dataset(dataset, spec.replace("1000000", "0.02"), cache_dir=tmp_path / "c", max_cost=0.5,
