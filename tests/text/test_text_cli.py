@@ -30,6 +30,8 @@ def test_embed_prints_the_contract_summary_and_writes_outputs(tiny_llama, make_d
     assert stats["namespaces"] == 1 and stats["rows"] == summary["prompts_encoded"]
     assert main(["cache", "compact"]) == 0
     assert _last_json(capsys)["parts_after"] == 1
+    assert main(["embed", str(dataset), "--encoder", spec, "--pca-dim", "4", "--no-progress"]) == 0
+    assert _last_json(capsys)["embedded"] == 0  # nothing lost in compaction
 
 
 def test_template_file_changes_prompts_and_fingerprint(tiny_llama, make_dataset, tmp_path, capsys):

@@ -223,3 +223,10 @@ def test_secret_looking_options_are_masked_in_the_spec_name():
     with pytest.raises(FaerecError) as err:
         build_encoder(spec)
     assert "unknown option" in str(err.value) and KEY not in str(err.value)
+
+
+def test_openai_base_url_variable_points_the_client_at_a_compatible_server(stub, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    enc = build_encoder("openai:text-embedding-3-small?backoff=0.01")
+    np.testing.assert_array_equal(enc.encode(["a"]), _expected(["a"]))
+    assert enc.fingerprint_fields()["endpoint"] == stub.base_url
