@@ -33,6 +33,7 @@ from faerec.train import checkpoint
 from faerec.train.config import TrainConfig, run_id
 from faerec.train.device import describe, resolve_device
 from faerec.train.loop import EarlyStopping, train_epoch
+from faerec.train.memory import release_free_memory
 from faerec.train.modelling import model_for
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
@@ -127,8 +128,10 @@ def train_run(
                                   device=device, bf16=cfg.bf16, progress=progress))
         record["train_seconds"] = time.perf_counter() - started
         record["examples_per_second"] = len(examples) / record["train_seconds"]
+        release_free_memory()
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
             valid = evaluator.evaluate(model, "valid")
+            release_free_memory()
             record["valid_seconds"] = valid.pop("seconds")
             record["valid"] = valid
             score = valid["overall"][cfg.select_metric]
