@@ -27,10 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-# Idle OpenMP threads sleep instead of spinning. On a shared machine whose cores are busy with other work,
-# spinning threads fight the very threads they wait for: measured here at load ~10 on 2 cores, a SASRec batch
-# took 5-20 s with the default (active) policy and ~0.1-0.8 s with PASSIVE. Must be set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from faerec.train.openmp import choose_wait_policy  # noqa: E402 - must run before torch is imported
+
+choose_wait_policy()  # as `faerec train` does: OpenMP's default, PASSIVE on a busy machine
 
 
 def main() -> None:
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="embedding cache for `faerec embed` (default: a temp folder)")
     parser.add_argument("--no-embed", action="store_true", help="random 384-d table if no embeddings exist")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training")
-    parser.add_argument("--eval-batch-size", type=int, default=1024)
+    parser.add_argument("--eval-batch-size", type=int, default=512)
     args = parser.parse_args()
 
     import torch

@@ -8,12 +8,11 @@ import sys
 import time
 from typing import Any
 
+from faerec.defaults import PIPELINE_EPOCHS
 from faerec.errors import FaerecError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from flows.params import PIPELINE_EPOCHS
-
     p = subparsers.add_parser(
         "pipeline", help="prepare -> embed -> train -> evaluate, as the Prefect flow `faerec`",
         description="Run the `faerec` flow: prepare, embed, train every backbone x method, evaluate, and print "

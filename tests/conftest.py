@@ -40,3 +40,15 @@ def prepared_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def beauty_dir() -> Path:
     return shared_dataset("amazon-beauty-2014")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine a second OpenMP thread that
+    waits for a busy core makes small ops many times slower; results are compared within one setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -17,9 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
-    from faerec.train.commands import prefer_passive_openmp, summary
+    from faerec.train.commands import summary
+    from faerec.train.openmp import choose_wait_policy
 
-    prefer_passive_openmp()
+    choose_wait_policy()
     from faerec.eval.run import evaluate_run
 
     started = time.perf_counter()

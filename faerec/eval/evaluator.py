@@ -38,7 +38,7 @@ def popularity_of(dataset: Dataset, mode: str = "train") -> Popularity:
 class Evaluator:
     dataset: Dataset
     max_len: int
-    batch_size: int = 1024
+    batch_size: int = 512
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     popularity: str = "train"
     _splits: dict[str, EvalSplit] = field(default_factory=dict, repr=False)

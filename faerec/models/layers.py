@@ -145,6 +145,22 @@ class PointwiseFeedForward(nn.Module):
         return self.dense_out(self.inner_dropout(self.activation(self.dense_in(x))))
 
 
+class PostNormBlock(nn.Module):
+    """LN(x + Dropout(mixer(x))), then LN(x + Dropout(FFN(x))): the post-LN residual block of FMLP-Rec and
+    LRURec, which differ only in the token mixer (called as ``mixer(tokens, layout)``) and the FFN's dropout."""
+
+    def __init__(self, mixer: nn.Module, hidden: int, dropout: float, eps: float, inner_dropout: bool) -> None:
+        super().__init__()
+        self.mixer = mixer
+        self.mixer_norm = nn.LayerNorm(hidden, eps=eps)
+        self.ffn = PointwiseFeedForward(hidden, 4 * hidden, "gelu", dropout, inner_dropout=inner_dropout)
+        self.ffn_norm = nn.LayerNorm(hidden, eps=eps)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        tokens = self.mixer_norm(tokens + self.dropout(self.mixer(tokens, layout)))
+        return self.ffn_norm(tokens + self.dropout(self.ffn(tokens)))
+
 def init_normal_(module: nn.Module, std: float) -> None:
     """BERT-style init used by the FMLP-Rec code base the authors build on: N(0, std) weights, zero biases,
     unit LayerNorms. Applied with ``module.apply``; modules with their own init run theirs afterwards."""

@@ -47,6 +47,18 @@ def improvement_rows(runs: list[dict[str, Any]], values) -> list[tuple[str, list
     return out
 
 
+def table_rows(results: Sequence[dict[str, Any]], values) -> list[list[str]]:
+    """Markdown rows: one per run (dataset, backbone, method, formatted values), each (dataset, backbone)
+    group followed by its "Impr." rows."""
+    rows: list[list[str]] = []
+    for (dataset, backbone), runs in grouped_runs(results):
+        for r in runs:
+            rows.append([f"`{dataset}`", backbone, str(r.get("method")), *[fmt_metric(v) for v in values(r)]])
+        for method, changes in improvement_rows(runs, values):
+            rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
+    return rows
+
+
 def _test(r: dict[str, Any]) -> dict[str, Any]:
     return r.get("test") or {}
 
@@ -66,12 +78,7 @@ def metrics_table_markdown(results: Sequence[dict[str, Any]], metrics: Sequence[
         def values(r: dict[str, Any], part: str = part) -> list[float | None]:
             return [((_test(r).get(part) or {}).get(m)) for m in metrics]
 
-        rows: list[list[str]] = []
-        for (dataset, backbone), runs in grouped_runs(results):
-            for r in runs:
-                rows.append([f"`{dataset}`", backbone, str(r.get("method")), *[fmt_metric(v) for v in values(r)]])
-            for method, changes in improvement_rows(runs, values):
-                rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
+        rows = table_rows(results, values)
         headers = ["dataset", "backbone", "method", *[metric_label(m) for m in metrics]]
         parts += ["", f"#### {part.capitalize()}", "", md_table(headers, rows, align="lll" + "r" * len(metrics))]
     return "\n".join(parts) + "\n"
@@ -97,12 +104,7 @@ def groups_table_markdown(results: Sequence[dict[str, Any]], metric: str = "ndcg
         return [(groups.get(label) or {}).get(metric) for label in labels]
 
     headers = ["dataset", "backbone", "method", *labels]
-    rows: list[list[str]] = []
-    for (dataset, backbone), runs in grouped_runs(results):
-        for r in runs:
-            rows.append([f"`{dataset}`", backbone, str(r.get("method")), *[fmt_metric(v) for v in values(r)]])
-        for method, changes in improvement_rows(runs, values):
-            rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
+    rows = table_rows(results, values)
     return (f"### Popularity groups: test {metric_label(metric)} by the target's training count\n\n"
             + md_table(headers, rows, align="lll" + "r" * len(labels)) + "\n")
 
@@ -115,12 +117,7 @@ def coverage_table_markdown(results: Sequence[dict[str, Any]]) -> str:
 
     headers = ["dataset", "backbone", "method", "Coverage@10", "Tail-Coverage@10", "Coverage@20",
                "Tail-Coverage@20"]
-    rows: list[list[str]] = []
-    for (dataset, backbone), runs in grouped_runs(results):
-        for r in runs:
-            rows.append([f"`{dataset}`", backbone, str(r.get("method")), *[fmt_metric(v) for v in values(r)]])
-        for method, changes in improvement_rows(runs, values):
-            rows.append(["", "", f"**Impr. {method} vs base**", *[fmt_percent(c) for c in changes]])
+    rows = table_rows(results, values)
     return ("### Coverage\nDistinct items (and distinct tail items) in all users' top-K lists, "
             "divided by the number of items (tail items).\n\n"
             + md_table(headers, rows, align="lllrrrr") + "\n")

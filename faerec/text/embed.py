@@ -22,6 +22,7 @@ from faerec.text.cache import EmbeddingCache, prompt_keys
 from faerec.text.encoders import Encoder, JobEstimate, build_encoder
 from faerec.text.fingerprint import FileDigests, default_cache_dir, fingerprint, memo_path_for
 from faerec.text.items import read_items
+from faerec.text.locking import namespace_lock
 from faerec.text.prompts import DEFAULT_FIELD_CHARS, PAPER_TEMPLATE, PromptTemplate, render_prompts
 
 log = logging.getLogger(__name__)
@@ -72,22 +73,24 @@ def embed_dataset(
     fp = fingerprint(enc.slug, fields)
     if pca_dim is not None and not 0 <= pca_dim <= catalogue.n_items:
         raise FaerecError(f"PCA dimension must be between 0 and the number of items ({catalogue.n_items}), got {pca_dim}")
-    cache = EmbeddingCache(cache_root, fp, {"spec": enc.spec.canonical(), **fields})
-
     keys = prompt_keys(prompts)
-    present = cache.contains(keys)
-    missing_keys, missing_prompts = _unique_missing(keys, prompts, present)
     summary_extra: dict = {}
-    try:
-        if missing_prompts:
-            estimate = enc.estimate(missing_prompts)
-            if estimate is not None:
-                _guard_cost(enc, estimate, max_cost, items=int((~present).sum()))
-                summary_extra = {"tokens": estimate.tokens, "estimated_cost_usd": estimate.cost_usd}
-            _encode_missing(enc, cache, missing_keys, missing_prompts, progress, SaveEvery(save_every, save_seconds))
-        matrix = cache.gather(keys)
-    finally:
-        enc.close()
+    # Shared lock from indexing the parts to reading them back: `cache compact` must not delete them meanwhile.
+    with namespace_lock(cache_root / fp, exclusive=False):
+        cache = EmbeddingCache(cache_root, fp, {"spec": enc.spec.canonical(), **fields})
+        present = cache.contains(keys)
+        missing_keys, missing_prompts = _unique_missing(keys, prompts, present)
+        try:
+            if missing_prompts:
+                estimate = enc.estimate(missing_prompts)
+                if estimate is not None:
+                    _guard_cost(enc, estimate, max_cost, items=int((~present).sum()))
+                    summary_extra = {"tokens": estimate.tokens, "estimated_cost_usd": estimate.cost_usd}
+                _encode_missing(enc, cache, missing_keys, missing_prompts, progress,
+                                SaveEvery(save_every, save_seconds))
+            matrix = cache.gather(keys)
+        finally:
+            enc.close()
 
     outputs = _write_outputs(catalogue.path, enc, fp, fields, matrix, catalogue.stats, pca_dim, pca_seed)
     embedded = int((~present).sum())

@@ -1,8 +1,8 @@
 """Cache upkeep: statistics, and compaction of each namespace's many parts into one.
 
 Compaction writes the merged part atomically first and only then deletes the parts it merged, so a crash at
-any point loses nothing (at worst a key is stored twice until the next compaction). Do not compact while an
-``embed`` job is writing to the same cache: it may be reading a part that compaction removes.
+any point loses nothing (at worst a key is stored twice until the next compaction). Each namespace is
+compacted under its exclusive lock (faerec/text/locking.py), so it is refused while an ``embed`` job uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from faerec.errors import FaerecError
 from faerec.text.cache import PART_GLOB, write_part_file
+from faerec.text.locking import namespace_lock
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def cache_stats(cache_dir: str | Path) -> dict:
 
 
 def compact_namespace(ns: Path) -> dict:
+    with namespace_lock(ns, exclusive=True):
+        return _compact_locked(ns)
+
+
+def _compact_locked(ns: Path) -> dict:
     parts = sorted(ns.glob(PART_GLOB))
     removed_tmp = _remove_stale_temps(ns)
     if len(parts) <= 1:

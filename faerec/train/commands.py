@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from faerec.errors import FaerecError
+from faerec.train.openmp import choose_wait_policy
 
 # CLI flag -> TrainConfig / ModelConfig field
 FLAG_FIELDS = {
@@ -74,20 +73,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-def prefer_passive_openmp() -> None:
-    """Let idle OpenMP threads sleep rather than spin, unless the user chose otherwise.
-
-    On a machine whose cores are shared with other work, spinning threads compete with the threads they wait
-    for; on this project's shared 2-core workspace (load ~10) a SASRec batch took 5-20 s with the default
-    policy and 0.1-0.8 s with PASSIVE. It only takes effect before torch is loaded, which the CLI defers to
-    the command handlers.
-    """
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def _run(args: argparse.Namespace) -> dict:
-    prefer_passive_openmp()
+    choose_wait_policy()
     from faerec.models import ModelConfig
     from faerec.train.config import TrainConfig
     from faerec.train.run import default_run_dir, read_config, train_run

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_fixtures import FileServer, start_server
+from http_fixtures import FileServer
 
 from faerec.data.download import DownloadOptions, download, part_path
 from faerec.errors import DownloadError
 
 FAST = DownloadOptions(timeout=5.0, attempts=1, retry_wait=0.0)
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # > 3 blocks of the copy loop, not a multiple of one
-
-
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    state, httpd = start_server()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_downloads_once_and_never_again(server: FileServer, tmp_path: Path) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
-from http_fixtures import FileServer, start_server
+from http_fixtures import FileServer
 
 from faerec.data.catalogue import ITEM_SCHEMA, RawCatalogue
 from faerec.data.sources import SOURCES, resolve_source
@@ -21,14 +20,6 @@ from faerec.data.sources.pyliteral import read_literal_metadata
 from faerec.errors import FaerecError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
-
-
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    state, httpd = start_server()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture

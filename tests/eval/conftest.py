@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from faerec.data.dataset import Dataset
 
@@ -37,10 +36,5 @@ def make_dataset():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and on a shared 2-core machine a second OpenMP thread that
-    waits for a busy core makes small ops many times slower; results are compared within one setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _single_torch_thread(one_torch_thread):
+    """Every test here runs with one torch thread (tests/conftest.py says why)."""

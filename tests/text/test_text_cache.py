@@ -1,9 +1,14 @@
+import sys
+import threading
+import time
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from faerec.errors import FaerecError
 from faerec.text.cache import EmbeddingCache, prompt_keys
+from faerec.text.locking import namespace_lock
 from faerec.text.maintenance import cache_stats, compact_cache
 from faerec.text.store import read_item_table, write_item_table
 
@@ -90,3 +95,45 @@ def test_compaction_merges_parts_and_keeps_the_oldest_duplicate(tmp_path):
 def test_stats_and_compact_on_a_missing_cache_are_clear_errors(tmp_path):
     with pytest.raises(FaerecError, match="no embedding cache"):
         compact_cache(tmp_path / "absent")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows")
+def test_compaction_is_refused_while_an_embedding_job_holds_the_namespace(tmp_path):
+    cache = EmbeddingCache(tmp_path, "fp")
+    for i in range(3):
+        cache.append(prompt_keys([str(i)]), np.full((1, 2), i, np.float32))
+    with namespace_lock(tmp_path / "fp", exclusive=False):  # what `embed` holds while it works
+        with pytest.raises(FaerecError, match="embedding job is using this cache namespace"):
+            compact_cache(tmp_path)
+        assert len(list((tmp_path / "fp").glob("part-*.parquet"))) == 3  # nothing deleted
+    assert compact_cache(tmp_path)["parts_after"] == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows")
+def test_an_embedding_job_waits_for_a_running_compaction(tmp_path):
+    release = threading.Event()
+    acquired = threading.Event()
+
+    def compaction() -> None:
+        with namespace_lock(tmp_path / "fp", exclusive=True):
+            acquired.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=compaction)
+    worker.start()
+    assert acquired.wait(5)
+    entered_at: list[float] = []
+    embedder = threading.Thread(target=lambda: _enter_shared(tmp_path / "fp", entered_at))
+    embedder.start()
+    time.sleep(0.3)
+    assert entered_at == []  # still waiting
+    released_at = time.monotonic()
+    release.set()
+    worker.join(5)
+    embedder.join(5)
+    assert entered_at and entered_at[0] >= released_at
+
+
+def _enter_shared(namespace, entered_at: list[float]) -> None:
+    with namespace_lock(namespace, exclusive=False):
+        entered_at.append(time.monotonic())

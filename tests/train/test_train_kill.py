@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import faerec
 from faerec.cli import main as cli_main
 
@@ -35,7 +33,6 @@ def stable_metrics(run_dir: Path) -> dict:
     return {k: v for k, v in doc.items() if k not in ("timing", "memory")}
 
 
-@pytest.mark.slow  # ~10 s alone, ~30 s on a busy 2-core machine (a fresh process imports torch)
 def test_sigkill_then_resume_equals_uninterrupted(tiny_dataset, tmp_path, capsys):
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1",  # the same thread count as the in-process runs (conftest)

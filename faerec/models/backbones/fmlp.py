@@ -25,7 +25,7 @@ from torch import nn
 
 from faerec.models.backbones.base import Backbone, LearnedPositions, register_backbone
 from faerec.models.config import ModelConfig
-from faerec.models.layers import Dropout, PointwiseFeedForward, SeqLayout, init_normal_
+from faerec.models.layers import Dropout, PostNormBlock, SeqLayout, init_normal_
 
 
 class CausalFrequencyFilter(nn.Module):
@@ -35,7 +35,11 @@ class CausalFrequencyFilter(nn.Module):
         # kernel with L taps of N(0, std^2 / L) has the same gain on white input.
         self.kernel = nn.Parameter(torch.randn(max_len, hidden) * (std / math.sqrt(max_len)))
 
-    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        """[N, D] packed real tokens -> [N, D], each sequence convolved causally with the learned kernel."""
+        return layout.mix(tokens, lambda grid, _: self.convolve(grid), tokens.shape[-1])
+
+    def convolve(self, grid: torch.Tensor) -> torch.Tensor:
         """[B, L, D] with zeros at padding -> [B, L, D] causal convolution with the learned kernel."""
         length = grid.shape[1]
         n_fft = 2 * length  # >= 2L - 1: no wrap-around, so the circular convolution is the linear one
@@ -46,28 +50,16 @@ class CausalFrequencyFilter(nn.Module):
         return mixed.to(grid.dtype)
 
 
-class FilterBlock(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.filter = CausalFrequencyFilter(cfg.max_len, cfg.hidden, cfg.init_std)
-        self.filter_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.ffn = PointwiseFeedForward(cfg.hidden, 4 * cfg.hidden, "gelu", cfg.dropout, inner_dropout=False)
-        self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.dropout = Dropout(cfg.dropout)
-
-    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
-        mixed = layout.mix(tokens, lambda grid, _: self.filter(grid), tokens.shape[-1])
-        tokens = self.filter_norm(tokens + self.dropout(mixed))
-        return self.ffn_norm(tokens + self.dropout(self.ffn(tokens)))
-
-
 @register_backbone("fmlp")
 class FMLPRec(Backbone):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         self.positions = LearnedPositions(cfg.max_len, cfg.hidden)
         self.embed_dropout = Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(FilterBlock(cfg) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(
+            PostNormBlock(CausalFrequencyFilter(cfg.max_len, cfg.hidden, cfg.init_std), cfg.hidden, cfg.dropout,
+                          cfg.layer_norm_eps, inner_dropout=False)
+            for _ in range(cfg.layers))
         self.apply(partial(init_normal_, std=cfg.init_std))
 
     def embed_positions(self, items: torch.Tensor, layout: SeqLayout) -> torch.Tensor:

@@ -28,7 +28,7 @@ from torch import nn
 
 from faerec.models.backbones.base import Backbone, register_backbone
 from faerec.models.config import ModelConfig
-from faerec.models.layers import Dropout, PointwiseFeedForward, SeqLayout, init_normal_
+from faerec.models.layers import Dropout, PostNormBlock, SeqLayout, init_normal_
 
 
 def diagonal_scan(u: torch.Tensor, log_lambda: torch.Tensor) -> torch.Tensor:
@@ -68,26 +68,15 @@ class LinearRecurrentUnit(nn.Module):
         return self.out_proj(layout.mix(u, self._recur, 2 * self.state))
 
 
-class LRUBlock(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.lru = LinearRecurrentUnit(cfg.hidden, cfg.lru_r_min, cfg.lru_r_max)
-        self.lru_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.ffn = PointwiseFeedForward(cfg.hidden, 4 * cfg.hidden, "gelu", cfg.dropout, inner_dropout=True)
-        self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.dropout = Dropout(cfg.dropout)
-
-    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
-        tokens = self.lru_norm(tokens + self.dropout(self.lru(tokens, layout)))
-        return self.ffn_norm(tokens + self.dropout(self.ffn(tokens)))
-
-
 @register_backbone("lru")
 class LRURec(Backbone):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         self.embed_dropout = Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(LRUBlock(cfg) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(
+            PostNormBlock(LinearRecurrentUnit(cfg.hidden, cfg.lru_r_min, cfg.lru_r_max), cfg.hidden, cfg.dropout,
+                          cfg.layer_norm_eps, inner_dropout=True)
+            for _ in range(cfg.layers))
         self.apply(partial(init_normal_, std=cfg.init_std))  # leaves nu/theta/gamma (plain Parameters) alone
 
     def embed_positions(self, items: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
