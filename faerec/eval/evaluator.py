@@ -16,6 +16,7 @@ from faerec.data.dataset import Dataset
 from faerec.eval.metrics import COVERAGE_KS, KS, Popularity, head_by_share, summarize
 from faerec.eval.ranking import rank_targets
 from faerec.eval.splits import EvalSplit
+from faerec.memory import HeapGuard
 from faerec.models.interface import SequentialRecommender
 
 POPULARITY_MODES = ("train", "paper")
@@ -63,6 +64,7 @@ class Evaluator:
             hist_items = split.hist_items.to(self.device)
             hist_rows = split.hist_rows.to(self.device)
             ranks, tops = [], []
+            guard = HeapGuard()  # score matrices of every batch would otherwise fragment the heap
             for start in range(0, len(split), self.batch_size):
                 stop = min(start + self.batch_size, len(split))
                 h0, h1 = int(split.hist_ptr[start]), int(split.hist_ptr[stop])
@@ -73,6 +75,7 @@ class Evaluator:
                 )
                 ranks.append(rank.cpu())
                 tops.append(top.cpu())
+                guard.check()
         finally:
             if was_training and hasattr(model, "train"):
                 model.train()

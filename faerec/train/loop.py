@@ -13,8 +13,8 @@ import torch
 from tqdm import tqdm
 
 from faerec.errors import FaerecError
+from faerec.memory import DEFAULT_SLACK_MB, HeapGuard
 from faerec.train.device import autocast
-from faerec.train.memory import release_free_memory
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
 
@@ -30,15 +30,16 @@ def train_epoch(
     device: torch.device,
     bf16: bool = False,
     progress: bool = True,
-    release_every: int = 8,
+    heap_slack_mb: float = DEFAULT_SLACK_MB,
 ) -> dict[str, float]:
     """Train on every example once, in an order drawn from the sampler's generator; returns mean loss parts.
 
     A batch is an index gather from the pre-tensorised examples plus one vectorised negative draw.
-    ``epoch`` is 0-based (it drives FAERec's curriculum). Every ``release_every`` batches, freed heap memory
-    is returned to the OS (faerec.train.memory), which bounds the peak resident memory of long runs.
+    ``epoch`` is 0-based (it drives FAERec's curriculum). Freed heap memory is returned to the OS whenever
+    resident memory grew by ``heap_slack_mb`` (faerec.memory), which bounds the peak of long runs.
     """
     model.train()
+    guard = HeapGuard(heap_slack_mb)
     order = torch.randperm(len(examples), generator=sampler.generator)
     n_batches = math.ceil(len(order) / batch_size)
     sums: dict[str, float] = defaultdict(float)
@@ -64,8 +65,7 @@ def train_epoch(
             sums["loss"] += value
             for name, part in parts.items():
                 sums[name] += float(part)
-            if release_every and (batch + 1) % release_every == 0:
-                release_free_memory()
+            guard.check()
             bar.update(1)
             seconds = time.perf_counter() - started
             bar.set_postfix(loss=f"{sums['loss'] / (batch + 1):.4f}",

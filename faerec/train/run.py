@@ -29,11 +29,11 @@ from faerec.errors import FaerecError
 from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.io import write_json, write_text
+from faerec.memory import release_free_memory
 from faerec.train import checkpoint
 from faerec.train.config import TrainConfig, run_id
 from faerec.train.device import describe, resolve_device
 from faerec.train.loop import EarlyStopping, train_epoch
-from faerec.train.memory import release_free_memory
 from faerec.train.modelling import model_for
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from faerec.data.dataset import Dataset
@@ -63,6 +64,25 @@ def test_negative_sampling_is_reproducible_and_uniform(make_processed):
 
 
 def test_release_free_memory_is_safe_to_call():
-    from faerec.train.memory import release_free_memory
+    from faerec.memory import release_free_memory
 
     assert release_free_memory() in (True, False)  # glibc: True; elsewhere a no-op
+
+
+def test_heap_guard_trims_only_after_resident_memory_grew_by_its_slack():
+    import numpy as np
+
+    from faerec.memory import HeapGuard
+
+    guard = HeapGuard(slack_mb=32)
+    if not guard.enabled:
+        pytest.skip("needs glibc and /proc (Linux)")
+    trims = guard.trims
+    guard.check()
+    assert guard.trims == trims  # nothing grew
+    grown = np.ones(64 * 2**20 // 8)  # 64 MB, touched
+    guard.check()
+    assert guard.trims == trims + 1 and grown.sum() > 0
+    guard.check()
+    assert guard.trims == trims + 1  # the new baseline includes the live array
+    assert not HeapGuard(slack_mb=0).enabled
