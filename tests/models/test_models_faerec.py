@@ -171,3 +171,28 @@ def test_dropout_keeps_the_right_share_and_rescales():
     assert kept.float().mean().item() == pytest.approx(0.6, abs=0.005)
     torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / 0.6))
     assert torch.equal(drop.eval()(out), out)
+
+
+def test_row_gathers_have_a_reproducible_gradient_with_several_threads():
+    """FAERec gathers item rows by an index with repeats; plain indexing accumulates their gradient with atomic
+    adds on a multi-threaded CPU (run-to-run differences in the last bits), rows_at must not."""
+    from faerec.models.embedders.fusion import rows_at
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        table = torch.randn(3000, 64, generator=gen, requires_grad=True)
+        index = torch.randint(0, 3000, (20000,), generator=gen)
+        weights = torch.randn(20000, 64, generator=gen)
+
+        def gradient() -> torch.Tensor:
+            table.grad = None
+            (rows_at(table, index) * weights).sum().backward()
+            return table.grad.clone()
+
+        reference = gradient()
+        assert all(torch.equal(reference, gradient()) for _ in range(10))
+        torch.testing.assert_close(reference, torch.zeros_like(table).index_add_(0, index, weights))
+    finally:
+        torch.set_num_threads(before)

@@ -27,6 +27,16 @@ from faerec.models.losses import curriculum_weights, feature_alignment, item_inf
 from faerec.models.pca import pca_scores
 
 
+def rows_at(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] for an index with repeats, with a reproducible gradient.
+
+    The backward of ``table[index]`` accumulates repeated rows with atomic adds on multi-threaded CPUs, so the
+    summation order (and the last bits of every gradient) changed from run to run; ``index_select``'s backward
+    (index_add) sums in a fixed order, so a seeded run is bit-for-bit repeatable at any thread count.
+    """
+    return torch.index_select(table, 0, index)
+
+
 class LLMProjection(nn.Module):
     """Linear(d_llm, d_llm / 2) -> GELU -> Dropout -> Linear(-> hidden); torch's default init (as the authors)."""
 
@@ -99,7 +109,7 @@ class FaerecItemEmbedder(ItemEmbedder):
     def sequence_input(self, input_ids: torch.Tensor, layout: SeqLayout, backbone: Backbone) -> torch.Tensor:
         distinct, inverse = torch.unique(layout.tokens_of(input_ids), return_inverse=True)
         llm_rows = self.projection(self.llm_table[distinct])
-        return self._fuse(self.id_embedding(distinct)[inverse], llm_rows[inverse], layout, backbone)[0]
+        return self._fuse(rows_at(self.id_embedding(distinct), inverse), rows_at(llm_rows, inverse), layout, backbone)[0]
 
     def gate_values(self, input_ids: torch.Tensor, backbone: Backbone) -> torch.Tensor | None:
         """[N, D] gate at the N real tokens of a batch (for inspection and tests); None without a gate."""
@@ -131,7 +141,7 @@ class FaerecItemEmbedder(ItemEmbedder):
         llm_rows = self.projection(self.llm_table[distinct])
         inv_input, inv_pos, inv_neg = inverse[:n_in], inverse[n_in : n_in + n_pos], inverse[n_in + n_pos :]
 
-        sequence, _ = self._fuse(id_rows[inv_input], llm_rows[inv_input], layout, backbone)
+        sequence, _ = self._fuse(rows_at(id_rows, inv_input), rows_at(llm_rows, inv_input), layout, backbone)
         targets = id_rows if cfg.train_targets == "id" else self._fused_items(id_rows, llm_rows)
 
         # alignment items: the batch's input items and sampled negatives (padding excluded), as the authors
@@ -154,8 +164,8 @@ class FaerecItemEmbedder(ItemEmbedder):
         auxiliary = cfg.alpha * (w_item * item_loss + w_feat * feat_loss)
         return TrainingTerms(
             sequence=sequence,
-            positives=targets[inv_pos],
-            negatives=targets[inv_neg],
+            positives=rows_at(targets, inv_pos),
+            negatives=rows_at(targets, inv_neg),
             auxiliary=auxiliary,
             parts={"item_align": item_loss, "feat_align": feat_loss,
                    "w_item": zero + w_item, "w_feat": zero + w_feat},
