@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-from faerec.train.openmp import choose_wait_policy  # noqa: E402 - must run before torch is imported
+from faerec.openmp import choose_wait_policy  # noqa: E402 - must run before torch is imported
 
 choose_wait_policy()  # as `faerec train` does: OpenMP's default, PASSIVE on a busy machine
 

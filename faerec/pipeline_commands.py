@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from faerec.defaults import PIPELINE_EPOCHS
+from faerec.defaults import PIPELINE_EPOCHS, SAMPLE_SOURCE
 from faerec.errors import FaerecError
 
 
@@ -69,7 +69,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from faerec.report import metrics_table_text
-    from flows.params import SAMPLE_SOURCE, PipelineParams
+    from flows.params import PipelineParams
 
     try:
         params = PipelineParams(

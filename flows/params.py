@@ -8,8 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from faerec.defaults import PIPELINE_EPOCHS, SAMPLE_SOURCE
 
-__all__ = ["PIPELINE_EPOCHS", "SAMPLE_SOURCE", "PipelineParams"]
-
 
 class PipelineParams(BaseModel):
     """datasets x backbones x methods, and how to train them."""

@@ -18,6 +18,7 @@ from flows import artifacts, keys
 from flows.params import PipelineParams
 from flows.tasks import (
     cached,
+    cached_concurrently,
     embed_task,
     embedded,
     evaluate_task,
@@ -54,14 +55,9 @@ def run_dir_for(dataset_id: str, config: dict[str, Any]) -> str:
 def embed_all(datasets: list[dict[str, Any]], encoder: str, pca_dim: int) -> list[dict[str, Any]]:
     """Embed the datasets concurrently through the task runner; "stage" tells whether this run embedded or
     the task cache answered (then the counts are those of the run that did the work)."""
-    futures = [embed_task.submit(dataset_dir=d["path"], encoder=encoder, pca_dim=pca_dim) for d in datasets]
-    summaries = []
-    for d, future in zip(datasets, futures, strict=True):
-        result, stage = future.result(), "cached" if future.state.name == "Cached" else "ran"
-        if not embedded(result):  # a cached result whose files are gone
-            result, stage = embed_task.with_options(refresh_cache=True)(d["path"], encoder, pca_dim), "ran"
-        summaries.append({**result, "stage": stage})
-    return summaries
+    calls = [{"dataset_dir": d["path"], "encoder": encoder, "pca_dim": pca_dim} for d in datasets]
+    return [{**result, "stage": "cached" if from_cache else "ran"}
+            for result, from_cache in cached_concurrently(embed_task, embedded, calls)]
 
 
 def train_on_pool(jobs: list[tuple[dict[str, Any], dict[str, Any]]], deployment: str) -> list[dict[str, Any]]:
@@ -69,14 +65,7 @@ def train_on_pool(jobs: list[tuple[dict[str, Any], dict[str, Any]]], deployment:
     workers); faerec-train trains and evaluates there, so its metrics.json is the result."""
     calls = [{"dataset_dir": d["path"], "config": cfg, "run_dir": run_dir_for(d["dataset_id"], cfg),
               "deployment": deployment} for d, cfg in jobs]
-    futures = [train_on_pool_task.submit(**call) for call in calls]
-    results = []
-    for call, future in zip(calls, futures, strict=True):
-        result = future.result()
-        if not trained(result):  # a cached handoff whose run folder is gone: train again
-            result = train_on_pool_task.with_options(refresh_cache=True)(**call)
-        results.append(result)
-    return results
+    return [result for result, _ in cached_concurrently(train_on_pool_task, trained, calls)]
 
 
 @flow(name="faerec", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)

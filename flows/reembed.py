@@ -11,8 +11,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from faerec.defaults import SAMPLE_SOURCE
 from flows import artifacts
-from flows.params import SAMPLE_SOURCE
 from flows.tasks import cached, embed_task, prepare_task, prepared
 
 

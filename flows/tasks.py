@@ -94,6 +94,20 @@ def cached(stage: Task, valid: Callable[[dict[str, Any]], bool], **kwargs: Any) 
     return result
 
 
+def cached_concurrently(
+    stage: Task, valid: Callable[[dict[str, Any]], bool], calls: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], bool]]:
+    """``cached`` for many calls submitted at once through the task runner; returns (result, from_cache)."""
+    futures = [stage.submit(**kwargs) for kwargs in calls]
+    out = []
+    for kwargs, future in zip(calls, futures, strict=True):
+        result, from_cache = future.result(), future.state.name == "Cached"
+        if not valid(result):
+            result, from_cache = stage.with_options(refresh_cache=True)(**kwargs), False
+        out.append((result, from_cache))
+    return out
+
+
 def prepared(result: dict[str, Any]) -> bool:
     stats = Path(result["path"]) / "stats.json"
     return stats.exists() and json.loads(stats.read_text()).get("catalogue_fingerprint") == result["fingerprint"]

@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
+    from faerec.openmp import choose_wait_policy
     from faerec.train.commands import summary
-    from faerec.train.openmp import choose_wait_policy
 
     choose_wait_policy()
     from faerec.eval.run import evaluate_run

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faerec.errors import FaerecError
-from faerec.train.openmp import choose_wait_policy
+from faerec.openmp import choose_wait_policy
 
 # CLI flag -> TrainConfig / ModelConfig field
 FLAG_FIELDS = {

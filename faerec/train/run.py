@@ -29,7 +29,6 @@ from faerec.errors import FaerecError
 from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.io import write_json, write_text
-from faerec.memory import release_free_memory
 from faerec.train import checkpoint
 from faerec.train.config import TrainConfig, run_id
 from faerec.train.device import describe, resolve_device
@@ -128,10 +127,8 @@ def train_run(
                                   device=device, bf16=cfg.bf16, progress=progress))
         record["train_seconds"] = time.perf_counter() - started
         record["examples_per_second"] = len(examples) / record["train_seconds"]
-        release_free_memory()
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
             valid = evaluator.evaluate(model, "valid")
-            release_free_memory()
             record["valid_seconds"] = valid.pop("seconds")
             record["valid"] = valid
             score = valid["overall"][cfg.select_metric]
