@@ -13,6 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--data", metavar="DIR", help="dataset folder, if it moved since training")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the run's device")
+    p.add_argument("--protocol", choices=("novel", "repeat"),
+                   help="evaluate under this history-mask protocol instead of the run's (docs/PROTOCOL.md)")
+    p.add_argument("--out", metavar="FILE", help="write the metrics document here instead of RUN_DIR/metrics.json")
     p.set_defaults(func=_run)
 
 
@@ -24,5 +27,6 @@ def _run(args: argparse.Namespace) -> dict:
     from faerec.eval.run import evaluate_run
 
     started = time.perf_counter()
-    result = evaluate_run(args.run_dir, dataset_dir=args.data, device=args.device)
+    result = evaluate_run(args.run_dir, dataset_dir=args.data, device=args.device, protocol=args.protocol,
+                          out=args.out)
     return summary(result, time.perf_counter() - started)

@@ -51,6 +51,7 @@ def metrics_document(
         "epochs_run": epochs_run,
         "n_users_evaluated": int(dataset.evaluable.sum()),
         "n_users_skipped": int((~dataset.evaluable).sum()),
+        "protocol": test.get("protocol", "novel"),
         "test": split_block(test),
         "valid": split_block(valid),
         "timing": {key: round(float(value), 4) for key, value in timing.items()},

@@ -14,7 +14,7 @@ import torch
 
 from faerec.data.dataset import Dataset
 from faerec.eval.metrics import COVERAGE_KS, KS, Popularity, head_by_share, summarize
-from faerec.eval.ranking import rank_targets
+from faerec.eval.ranking import check_protocol, rank_targets
 from faerec.eval.splits import EvalSplit
 from faerec.memory import HeapGuard
 from faerec.models.interface import SequentialRecommender
@@ -42,7 +42,11 @@ class Evaluator:
     batch_size: int = 512
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     popularity: str = "train"
+    protocol: str = "novel"  # the history mask (faerec.eval.ranking): "novel" or "repeat"
     _splits: dict[str, EvalSplit] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        check_protocol(self.protocol)
 
     def split(self, name: str) -> EvalSplit:
         if name not in self._splits:
@@ -71,7 +75,7 @@ class Evaluator:
                 users = model.user_embedding(inputs[start:stop]).float()
                 scores = users @ table.T
                 rank, top = rank_targets(
-                    scores, targets[start:stop], hist_rows[h0:h1] - start, hist_items[h0:h1], top_k
+                    scores, targets[start:stop], hist_rows[h0:h1] - start, hist_items[h0:h1], top_k, self.protocol
                 )
                 ranks.append(rank.cpu())
                 tops.append(top.cpu())
@@ -93,11 +97,14 @@ class Evaluator:
         started = time.perf_counter()
         ranks, tops = self.rank(model, name)
         targets = split.targets.numpy()
-        result = summarize(ranks, targets, tops, popularity_of(self.dataset, self.popularity))
+        result = summarize(ranks, targets, tops, popularity_of(self.dataset, self.popularity), split.repeats,
+                           self.protocol)
         for mode in also:
             if mode != self.popularity:
-                extra = summarize(ranks, targets, tops, popularity_of(self.dataset, mode))
-                extra.pop("overall")
+                extra = summarize(ranks, targets, tops, popularity_of(self.dataset, mode), split.repeats,
+                                  self.protocol)
+                for key in ("overall", "protocol", "n_repeat_targets"):
+                    extra.pop(key)
                 extra["n_targets"].pop("overall")
                 result[f"{mode}_popularity"] = extra
         result["seconds"] = time.perf_counter() - started

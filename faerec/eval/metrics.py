@@ -90,20 +90,35 @@ def coverage(top_items: np.ndarray, popularity: Popularity, ks: tuple[int, ...] 
     return out
 
 
-def summarize(
-    ranks: np.ndarray, targets: np.ndarray, top_items: np.ndarray, popularity: Popularity
-) -> dict:
-    """The metrics.json block for one split (CONTRACT.md), plus ``n_targets`` per bucket and the labels."""
-    ranks = np.asarray(ranks, dtype=np.int64)
-    targets = np.asarray(targets, dtype=np.int64)
+def _buckets(targets: np.ndarray, popularity: Popularity) -> dict[str, np.ndarray]:
     target_counts = popularity.counts[targets]
     target_head = popularity.is_head[targets]
-    buckets = {
+    return {
         "overall": np.ones(len(targets), dtype=bool),
         "head": target_head,
         "tail": ~target_head,
         "cold": target_counts == 0,
     }
+
+
+def summarize(
+    ranks: np.ndarray,
+    targets: np.ndarray,
+    top_items: np.ndarray,
+    popularity: Popularity,
+    repeats: np.ndarray | None = None,
+    protocol: str = "novel",
+) -> dict:
+    """The metrics.json block for one split (docs/CONTRACT.md), plus ``n_targets`` per bucket and the labels.
+
+    The headline buckets count every evaluated user; under ``novel`` a repeat target (``repeats``) is a miss
+    there. ``excluding_repeats`` gives overall/head/tail/cold over the other users only, labelled as such.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.int64)
+    repeats = np.zeros(len(targets), dtype=bool) if repeats is None else np.asarray(repeats, dtype=bool)
+    target_counts = popularity.counts[targets]
+    buckets = _buckets(targets, popularity)
     groups = {}
     for label, low, high in POPULARITY_GROUPS:
         upper = np.iinfo(np.int64).max if high is None else high
@@ -114,4 +129,10 @@ def summarize(
     result["n_targets"] = {name: int(mask.sum()) for name, mask in buckets.items()}
     result["n_targets"]["groups"] = {name: int(mask.sum()) for name, mask in groups.items()}
     result["popularity"] = popularity.label
+    result["protocol"] = protocol
+    result["n_repeat_targets"] = int(repeats.sum())
+    novel = ~repeats
+    excluded: dict = {name: hit_and_ndcg(ranks[mask & novel]) for name, mask in buckets.items()}
+    excluded["n_targets"] = {name: int((mask & novel).sum()) for name, mask in buckets.items()}
+    result["excluding_repeats"] = excluded
     return result

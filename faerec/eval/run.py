@@ -19,18 +19,26 @@ from faerec.train.run import read_config
 
 
 def evaluate_run(
-    run_dir: str | Path, dataset_dir: str | Path | None = None, device: str | None = None
+    run_dir: str | Path,
+    dataset_dir: str | Path | None = None,
+    device: str | None = None,
+    protocol: str | None = None,
+    out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Re-run validation and test evaluation with the run's best weights; rewrites metrics.json.
 
     ``dataset_dir`` overrides the folder recorded in config.json (e.g. a run copied to another machine);
-    ``device`` overrides the configured one. Returns metrics.json's content plus "run_dir".
+    ``device`` overrides the configured one; ``protocol`` the evaluation protocol (the weights are not
+    re-selected). ``out`` writes the document there instead of RUN_DIR/metrics.json. Returns the document
+    plus "run_dir".
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
     saved_dir, cfg = read_config(run_dir)
     if device is not None:
         cfg = cfg.replace(device=device)
+    if protocol is not None:
+        cfg = cfg.replace(eval_protocol=protocol)
     dataset = Dataset.load(dataset_dir if dataset_dir is not None else saved_dir)
     best_path = run_dir / checkpoint.BEST
     if not best_path.exists():
@@ -45,7 +53,8 @@ def evaluate_run(
         raise FaerecError(f"best.pt does not fit the configured model: {exc}", path=best_path) from None
     model.to(torch_device)
 
-    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, torch_device, cfg.popularity)
+    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, torch_device, cfg.popularity,
+                          cfg.eval_protocol)
     valid = evaluator.evaluate(model, "valid")
     test = evaluator.evaluate(model, "test", also=("paper",))
 
@@ -56,7 +65,7 @@ def evaluate_run(
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, int(best["epoch"]),
                            int(previous.get("epochs_run", best["epoch"])), valid, test, timing,
                            describe(torch_device), peak_memory_mb(torch_device), previous.get("stop_reason"))
-    write_json(run_dir / METRICS, doc)
+    write_json(Path(out) if out is not None else run_dir / METRICS, doc)
     return {**doc, "run_dir": str(run_dir)}
 
 

@@ -3,7 +3,8 @@
 Leave-one-out (PROTOCOL.md): for a user with n >= 3 items, the validation ranking sees the first n - 2 items
 (the training part) and predicts item n - 1; the test ranking sees the first n - 1 items (train + validation)
 and predicts item n. The history that is masked out of the ranking is exactly what the model saw as input
-history (the whole prefix, not only the last ``max_len`` items).
+history (the whole prefix, not only the last ``max_len`` items). A row's target is a *repeat target* when it
+also occurs in that history; ``repeats`` flags those rows (they are unreachable under the ``novel`` protocol).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class EvalSplit:
     hist_items: torch.Tensor  # int64 [H]
     hist_rows: torch.Tensor  # int64 [H], row of each history entry
     hist_ptr: np.ndarray  # int64 [U + 1]
+    repeats: np.ndarray  # bool [U], the target occurs in the row's input history
 
     def __len__(self) -> int:
         return len(self.users)
@@ -57,12 +59,17 @@ class EvalSplit:
         by_row = np.argsort(hist_rows, kind="stable")  # rows are not in user order: regroup the entries
         hist_ptr = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(hist_len[users], out=hist_ptr[1:])
+        hist_items = dataset.items[in_history[by_row]].astype(np.int64)
+        hist_rows = hist_rows[by_row]
+        repeats = np.zeros(len(users), dtype=bool)
+        repeats[hist_rows[hist_items == targets[hist_rows]]] = True
         return cls(
             name=name,
             users=users,
             inputs=torch.from_numpy(inputs),
             targets=torch.from_numpy(targets.astype(np.int64)),
-            hist_items=torch.from_numpy(dataset.items[in_history[by_row]].astype(np.int64)),
-            hist_rows=torch.from_numpy(hist_rows[by_row]),
+            hist_items=torch.from_numpy(hist_items),
+            hist_rows=torch.from_numpy(hist_rows),
             hist_ptr=hist_ptr,
+            repeats=repeats,
         )

@@ -68,11 +68,33 @@ def main_values(r: dict[str, Any], metrics: Sequence[str] = TABLE_METRICS) -> li
     return [(test.get(part) or {}).get(m) for part in PARTS for m in metrics]
 
 
+PROTOCOL_WORDS = {
+    "novel": "the whole input history is masked, so a target that repeats a history item counts as a miss",
+    "repeat": "no history is masked (repeat-aware), only the padding item",
+}
+
+
+def protocol_note(results: Sequence[dict[str, Any]]) -> str:
+    """One line naming the evaluation protocol(s) of these runs and their repeat targets (docs/PROTOCOL.md)."""
+    by_protocol: dict[str, int] = {}
+    for r in results:
+        test = _test(r)
+        name = str(test.get("protocol") or r.get("protocol") or "novel")
+        by_protocol[name] = max(by_protocol.get(name, 0), int(test.get("n_repeat_targets") or 0))
+    parts = []
+    for name, repeats in by_protocol.items():
+        words = PROTOCOL_WORDS.get(name, name)
+        extra = f"; {repeats} test users have a repeat target" if repeats else "; no repeat targets"
+        parts.append(f"`{name}` ({words}{extra})")
+    return "Protocol: " + ", ".join(parts) + "."
+
+
 def metrics_table_markdown(results: Sequence[dict[str, Any]], metrics: Sequence[str] = TABLE_METRICS) -> str:
     """Overall, head and tail HR and NDCG (one table each, so they fit a page) with "Impr." rows."""
     parts = ["### Test metrics (full ranking, leave-one-out)",
              "H = HR, N = NDCG. Head = top 20 % of items by training popularity, tail = the rest. "
-             "Impr. = relative change over the base method of the same backbone (the paper's table 2)."]
+             "Impr. = relative change over the base method of the same backbone (the paper's table 2).",
+             protocol_note(results)]
     for part in PARTS:
 
         def values(r: dict[str, Any], part: str = part) -> list[float | None]:
@@ -106,7 +128,7 @@ def groups_table_markdown(results: Sequence[dict[str, Any]], metric: str = "ndcg
     headers = ["dataset", "backbone", "method", *labels]
     rows = table_rows(results, values)
     return (f"### Popularity groups: test {metric_label(metric)} by the target's training count\n\n"
-            + md_table(headers, rows, align="lll" + "r" * len(labels)) + "\n")
+            + protocol_note(results) + "\n\n" + md_table(headers, rows, align="lll" + "r" * len(labels)) + "\n")
 
 
 def coverage_table_markdown(results: Sequence[dict[str, Any]]) -> str:
@@ -119,7 +141,7 @@ def coverage_table_markdown(results: Sequence[dict[str, Any]]) -> str:
                "Tail-Coverage@20"]
     rows = table_rows(results, values)
     return ("### Coverage\nDistinct items (and distinct tail items) in all users' top-K lists, "
-            "divided by the number of items (tail items).\n\n"
+            "divided by the number of items (tail items). " + protocol_note(results) + "\n\n"
             + md_table(headers, rows, align="lllrrrr") + "\n")
 
 

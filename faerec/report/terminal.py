@@ -13,6 +13,7 @@ from faerec.report.metrics import (
     improvement_rows,
     main_values,
     metric_label,
+    protocol_note,
 )
 
 
@@ -42,5 +43,5 @@ def metrics_table_text(results: Sequence[dict[str, Any]], metrics: Sequence[str]
     title = " " * label_width + "  |  " + "  |  ".join(
         part.upper().center(w) for part, w in zip(PARTS, block_width, strict=True))
     rule = "-" * len(title)
-    lines = [title, line(head), rule, *[line(row) for row in body]]
+    lines = [title, line(head), rule, *[line(row) for row in body], protocol_note(results).replace("`", "")]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ FLAG_FIELDS = {
     "backbone": "backbone", "method": "method", "epochs": "epochs", "seed": "seed", "device": "device",
     "encoder": "encoder", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
     "max_len": "max_len", "hidden": "hidden", "layers": "layers", "eval_batch_size": "eval_batch_size",
-    "popularity": "popularity",
+    "popularity": "popularity", "protocol": "eval_protocol",
 }
 DEFAULT_METHOD = "faerec"  # the CLI trains the project's method unless told otherwise
 
@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-batch-size", type=int)
     p.add_argument("--popularity", choices=("train", "paper"),
                    help="head/tail definition of reported metrics (default train; paper = full-sequence counts)")
+    p.add_argument("--protocol", choices=("novel", "repeat"),
+                   help="history mask of validation and test rankings (default novel: the whole input history "
+                   "is masked, a repeat target counts as a miss; repeat: no history masked)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any TrainConfig or ModelConfig field, e.g. --set alpha=0.1 --set gate=false "
                    "(value read as JSON, else as a string); repeatable")

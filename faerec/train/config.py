@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faerec.errors import FaerecError
+from faerec.eval.ranking import PROTOCOLS
 from faerec.models import ModelConfig
 
 SELECT_METRICS = tuple(f"{m}@{k}" for m in ("ndcg", "hr") for k in (5, 10, 20))
@@ -37,6 +38,7 @@ class TrainConfig:
     device: str = "auto"  # auto: CUDA when available, else CPU
     bf16: bool = False  # bfloat16 autocast for training forward passes (evaluation stays float32)
     popularity: str = "train"  # head/tail definition of the reported metrics: "train" or the labelled "paper"
+    eval_protocol: str = "novel"  # history mask of every ranking (docs/PROTOCOL.md): "novel" or "repeat"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -53,6 +55,9 @@ class TrainConfig:
             raise FaerecError(f"train config: device must be one of {list(DEVICES)}, not {self.device!r}")
         if self.popularity not in ("train", "paper"):
             raise FaerecError("train config: popularity must be 'train' or 'paper'")
+        if self.eval_protocol not in PROTOCOLS:
+            raise FaerecError(f"train config: eval_protocol must be one of {list(PROTOCOLS)}, "
+                              f"not {self.eval_protocol!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -100,7 +100,8 @@ def train_run(
         raise FaerecError("no user has 3 or more interactions, so there is nothing to validate on",
                           path=dataset.path)
     sampler = NegativeSampler(dataset, data_generator)
-    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, device, cfg.popularity)
+    evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, device, cfg.popularity,
+                          cfg.eval_protocol)
 
     stopping, history, elapsed, epochs_done, stop_reason = EarlyStopping(), [], 0.0, 0, None
     if resume and ckpt_path.exists():

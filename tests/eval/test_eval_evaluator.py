@@ -37,8 +37,8 @@ def random_sequences(n_users: int, n_items: int, seed: int) -> list[list[int]]:
     return [rng.integers(1, n_items + 1, size=n).tolist() for n in lengths]
 
 
-def reference_ranks(model, sequences, n_items, split, max_len):
-    """One user at a time, straight from the definitions in PROTOCOL.md."""
+def reference_ranks(model, sequences, n_items, split, max_len, protocol="novel"):
+    """One user at a time, straight from the definitions in docs/PROTOCOL.md (a masked target is a miss)."""
     ranks, targets = [], []
     table = model.item_table().detach().numpy().astype(np.float64)
     for seq in sequences:
@@ -53,10 +53,11 @@ def reference_ranks(model, sequences, n_items, split, max_len):
         scores = table @ user
         masked = np.zeros(n_items + 1, dtype=bool)
         masked[0] = True
-        masked[history] = True
-        masked[target] = False
+        if protocol == "novel":
+            masked[history] = True
         others = np.delete(np.arange(n_items + 1), target)
-        ranks.append(int(np.sum(scores[others][~masked[others]] >= scores[target])))
+        hit_possible = not masked[target]
+        ranks.append(int(np.sum(scores[others][~masked[others]] >= scores[target])) if hit_possible else 10**9)
         targets.append(target)
     return np.array(ranks), np.array(targets)
 
@@ -75,16 +76,17 @@ def test_splits_follow_leave_one_out(make_dataset):
     assert test.hist_items.tolist() == [1, 2, 3, 4, 2, 2] and test.hist_ptr.tolist() == [0, 4, 6]
 
 
+@pytest.mark.parametrize("protocol", ["novel", "repeat"])
 @pytest.mark.parametrize("split", ["valid", "test"])
-def test_matches_per_user_reference(make_dataset, split):
+def test_matches_per_user_reference(make_dataset, split, protocol):
     n_items, max_len = 45, 5
     sequences = random_sequences(80, n_items, seed=3)
     ds = make_dataset(sequences, n_items=n_items)
     model = PositionWeightedBag(n_items, max_len)
-    evaluator = Evaluator(ds, max_len=max_len, batch_size=7)
+    evaluator = Evaluator(ds, max_len=max_len, batch_size=7, protocol=protocol)
     ranks, _ = evaluator.rank(model, split)
     assert model.tables_built == 1  # the item table is computed once per evaluation, not per batch
-    expected, targets = reference_ranks(model, sequences, n_items, split, max_len)
+    expected, targets = reference_ranks(model, sequences, n_items, split, max_len, protocol)
     row_to_reference = np.searchsorted(np.flatnonzero(ds.evaluable), evaluator.split(split).users)
     assert np.array_equal(evaluator.split(split).targets.numpy(), targets[row_to_reference])
     assert np.array_equal(ranks, np.minimum(expected, 20)[row_to_reference])  # exact below 20, else capped

@@ -39,10 +39,11 @@ def test_history_and_padding_are_masked_with_minus_infinity_even_for_negative_sc
     assert ranks_of(scores, [2], history=[(0, 1), (0, 4)]) == [0]
 
 
-def test_target_is_never_masked_even_when_in_history():
+def test_a_repeat_target_is_masked_like_the_rest_of_the_history():
     scores = [[0.0, 1.0, 3.0, 2.0], [0.0, 1.0, 3.0, 2.0]]
-    # row 0's target 2 is also in its history (a repeat purchase); row 1 has item 2 in its history only
-    assert ranks_of(scores, [2, 3], history=[(0, 2), (1, 2)]) == [0, 0]
+    # row 0's target 2 is also in its history (a repeat purchase): masked, so a miss under "novel";
+    # row 1 has item 2 in its history only, and its target 3 moves up to first place
+    assert ranks_of(scores, [2, 3], history=[(0, 2), (1, 2)]) == [20, 0]
 
 
 def test_nan_target_score_is_a_miss_and_masked_items_leave_the_top_list():
