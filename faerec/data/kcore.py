@@ -44,6 +44,24 @@ def iterative_kcore(frame: pl.DataFrame, min_user: int, min_item: int, user: str
     return frame, rounds
 
 
+def require_survivors(rounds: list[FilterRound], min_user: int, min_item: int) -> None:
+    """A FaerecError when the k-core removed every interaction: there is no dataset to write.
+
+    ``rounds`` is what iterative_kcore returned (round 0 = the input). A k-core that leaves users of whom none
+    is evaluable is not an error here (the trainer reports it).
+    """
+    last = rounds[-1]
+    if last.interactions:
+        return
+    first = rounds[0]
+    passes = len(rounds) - 1
+    raise FaerecError(
+        f"k-core with --min-user-interactions {min_user} --min-item-interactions {min_item} left "
+        f"{last.users:,} users and {last.items:,} items of {first.users:,} users / {first.items:,} items "
+        f"({passes} round{'s' if passes != 1 else ''}); lower the thresholds"
+    )
+
+
 def assert_kcore(frame: pl.DataFrame, min_user: int, min_item: int, user: str = "user_id",
                  item: str = "item_id") -> None:
     if frame.height == 0:

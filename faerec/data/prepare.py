@@ -16,8 +16,9 @@ import polars as pl
 
 from faerec import __version__
 from faerec.data.catalogue import RawCatalogue
-from faerec.data.kcore import iterative_kcore
+from faerec.data.kcore import iterative_kcore, require_survivors
 from faerec.data.split import HEAD_FRACTION, popularity, with_split
+from faerec.errors import FaerecError
 from faerec.io import write_json, write_parquet
 
 
@@ -52,9 +53,15 @@ def prepare(source: str, out: str | Path | None = None, *, min_user: int = 5, mi
 
 
 def build(catalogue: RawCatalogue, out_dir: Path, ds_id: str, min_user: int, min_item: int) -> dict:
-    """Filter, remap, split and write everything but stats.json (returned, written last by the caller)."""
-    (out_dir / "stats.json").unlink(missing_ok=True)  # a half-rebuilt folder must not look complete
+    """Filter, remap, split and write everything but stats.json (returned, written last by the caller).
+
+    Every check comes before the first write: a run that fails on its input creates no folder and leaves an
+    existing one (from an earlier good run) untouched.
+    """
     log = catalogue.interactions.with_row_index("row")
+    if log.height == 0:  # local catalogues say so on reading; this covers every other source
+        where = catalogue.files[0] if catalogue.files else None
+        raise FaerecError(f"no interactions read from {catalogue.source}", path=where)
     raw_counts = {"users": log["user_id"].n_unique(), "items": log["item_id"].n_unique(),
                   "interactions": log.height}
     log = log.unique(subset=["user_id", "item_id", "timestamp"], keep="first", maintain_order=True)
@@ -62,6 +69,7 @@ def build(catalogue: RawCatalogue, out_dir: Path, ds_id: str, min_user: int, min
     repeated_pairs = log.height - log.select(pl.struct("user_id", "item_id").n_unique()).item()
 
     log, rounds = iterative_kcore(log, min_user, min_item)
+    require_survivors(rounds, min_user, min_item)
 
     users = _first_appearance(log, "user_id", "user_idx", start=0)
     items = _first_appearance(log, "item_id", "item_idx", start=1)
@@ -81,6 +89,7 @@ def build(catalogue: RawCatalogue, out_dir: Path, ds_id: str, min_user: int, min
     meta_filtered = int((meta["item_id"].is_in(raw_item_ids.implode())
                          & ~meta["item_id"].is_in(items["item_id"].implode())).sum())
 
+    (out_dir / "stats.json").unlink(missing_ok=True)  # a half-rebuilt folder must not look complete
     write_parquet(out_dir / "interactions.parquet", log.drop("split"))
     write_parquet(out_dir / "items.parquet", item_table)
     write_parquet(out_dir / "users.parquet", users.sort("user_idx").select("user_idx", "user_id"))

@@ -125,3 +125,81 @@ def test_cli_error_is_one_clear_line(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "line 11" in proc.stderr
+
+
+# Empty results: a header-only log, or a k-core that removes everything, is an error and writes nothing.
+
+HEADER_ONLY = "user_id,item_id,timestamp\n"
+
+
+def header_only(tmp_path, form: str):
+    """A catalogue whose interactions file has the columns and no rows, as .csv, .csv.gz or .parquet."""
+    if form != "parquet":
+        return make(tmp_path, log=HEADER_ONLY, gz=form == "csv.gz"), f"interactions.{form}"
+    import polars as pl
+
+    folder = make(tmp_path)
+    (folder / "interactions.csv").unlink()
+    pl.DataFrame(schema={"user_id": pl.Utf8, "item_id": pl.Utf8, "timestamp": pl.Int64}).write_parquet(
+        folder / "interactions.parquet")
+    return folder, "interactions.parquet"
+
+
+def cli(capsys, *args):
+    """``faerec prepare ...`` through the real entry point; returns (exit status, standard error)."""
+    from faerec.cli import main
+
+    status = main(["prepare", *map(str, args), "--quiet"])
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["csv", "csv.gz", "parquet"])
+def test_header_only_interactions(tmp_path, capsys, form):
+    folder, name = header_only(tmp_path, form)
+    expect(folder, tmp_path, f"{name}: no interactions")
+    status, err = cli(capsys, folder, "--out", tmp_path / "out")
+    assert status == 2
+    assert err.strip().count("\n") == 0 and f"{name}: no interactions" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_parquet_interactions_are_read(tmp_path):
+    import polars as pl
+
+    folder = make(tmp_path)
+    pl.read_csv((folder / "interactions.csv").read_bytes()).write_parquet(folder / "interactions.parquet")
+    (folder / "interactions.csv").unlink()
+    assert run(folder, tmp_path)["interactions"] == 9
+
+
+def test_kcore_that_removes_everything(tmp_path, capsys, sample_dir):
+    out = tmp_path / "out"
+    status, err = cli(capsys, sample_dir, "--min-user-interactions", 50, "--min-item-interactions", 50, "--out", out)
+    assert status == 2
+    assert err.strip().count("\n") == 0, err
+    assert ("k-core with --min-user-interactions 50 --min-item-interactions 50 left 0 users and 0 items "
+            "of 8,317 users / 4,344 items (") in err, err
+    assert "lower the thresholds" in err
+    assert not out.exists()
+
+
+def test_failed_kcore_leaves_an_earlier_good_output_untouched(tmp_path, capsys):
+    folder = make(tmp_path)
+    run(folder, tmp_path)
+    out = tmp_path / "out"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    status, err = cli(capsys, folder, "--min-user-interactions", 4, "--min-item-interactions", 1, "--out", out)
+    assert status == 2 and "left 0 users and 0 items of 3 users / 3 items (1 round)" in err, err
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
+
+
+def test_empty_items_parquet_is_allowed(tmp_path):
+    """Items without text are allowed, so an items table with no rows is too (counted in stats.json)."""
+    import polars as pl
+
+    folder = make(tmp_path)
+    (folder / "items.jsonl").unlink()
+    pl.DataFrame(schema={"item_id": pl.Utf8, "title": pl.Utf8}).write_parquet(folder / "items.parquet")
+    run(folder, tmp_path)
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["items_without_metadata"] == stats["items"] == 3

@@ -64,6 +64,14 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path:
 
 
 def _read_interactions(path: Path) -> pl.DataFrame:
+    frame = _read_interactions_file(path)
+    if frame.height == 0:  # a header (or a Parquet schema) and nothing else: nothing to prepare
+        what = "the columns and 0 rows" if path.suffix == ".parquet" else "a header and 0 data rows"
+        raise FaerecError(f"no interactions ({what})", path=path)
+    return frame
+
+
+def _read_interactions_file(path: Path) -> pl.DataFrame:
     if path.suffix == ".parquet":
         frame = _read_parquet(path)
         missing = [c for c in INTERACTION_SCHEMA if c not in frame.columns]
@@ -80,7 +88,7 @@ def _read_interactions(path: Path) -> pl.DataFrame:
             nulls = frame[name].is_null()
             if nulls.any():
                 raise FaerecError(f"column '{name}' is null", path=path, line=int(nulls.arg_max()) + 1)
-        return frame.select(INTERACTION_SCHEMA)
+        return frame.select(list(INTERACTION_SCHEMA))
     return read_csv(path, INTERACTION_SCHEMA)
 
 
