@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from faerec.data import folder
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
@@ -33,12 +35,12 @@ def _slice_dataset(dataset: Path, out: Path, first: int, last: int) -> Path:
     """Items first..last of a prepared dataset as a dataset folder of its own (item_idx renumbered 1..m)."""
     import polars as pl
 
-    items = pl.read_parquet(dataset / "items.parquet").filter(pl.col("item_idx").is_between(first, last))
+    items = pl.read_parquet(dataset / folder.ITEMS).filter(pl.col("item_idx").is_between(first, last))
     items = items.sort("item_idx").with_columns((pl.col("item_idx") - first + 1).cast(pl.Int32))
     out.mkdir(parents=True)
-    items.write_parquet(out / "items.parquet")
-    stats = json.loads((dataset / "stats.json").read_text())
-    (out / "stats.json").write_text(json.dumps({**stats, "items": items.height}))
+    items.write_parquet(out / folder.ITEMS)
+    stats = json.loads((dataset / folder.STATS).read_text())
+    (out / folder.STATS).write_text(json.dumps({**stats, "items": items.height}))
     return out
 
 

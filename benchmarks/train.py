@@ -48,10 +48,10 @@ def main() -> None:
     import torch
 
     from faerec.data.dataset import Dataset
+    from faerec.device import describe, resolve_device
     from faerec.errors import FaerecError
     from faerec.eval.evaluator import Evaluator
     from faerec.models import ModelConfig, build_model
-    from faerec.train.device import describe, resolve_device
     from faerec.train.loop import train_epoch
     from faerec.train.negatives import NegativeSampler
     from faerec.train.run import seed_everything
@@ -125,6 +125,7 @@ def _embeddings(data_dir: Path, args, tmp: Path, FaerecError):
     import numpy as np
     import torch
 
+    from faerec.data.folder import read_stats
     from faerec.text.store import load_embeddings, load_pca
 
     try:
@@ -134,7 +135,7 @@ def _embeddings(data_dir: Path, args, tmp: Path, FaerecError):
     except FaerecError:
         if args.no_embed:
             rng = np.random.default_rng(2024)
-            table = rng.normal(size=(json.loads((data_dir / "stats.json").read_text())["items"] + 1, 384))
+            table = rng.normal(size=(read_stats(data_dir)["items"] + 1, 384))
             table = (table / np.linalg.norm(table, axis=1, keepdims=True)).astype(np.float32)
             table[0] = 0
             print("NOTE: no MiniLM embeddings; a random unit-norm 384-d table stands in", flush=True)

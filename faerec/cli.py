@@ -1,6 +1,8 @@
-"""The ``faerec`` command (CONTRACT.md).
+"""The library's commands (docs/CONTRACT.md): prepare, embed, cache, train, evaluate.
 
-Each stage registers its own sub-command from the module that owns it, so this file stays a dispatcher.
+Each stage registers its own sub-command from the module that owns it, so this file stays a dispatcher. The
+installed ``faerec`` command is flows.cli, which adds the Prefect commands (pipeline, serve, stop) on top, so
+the library itself never imports Prefect.
 A sub-command's handler returns a dict; it is printed as the one-line JSON summary that ends standard output.
 Errors the user can fix (FaerecError) print one clear line on standard error and exit with status 2.
 """
@@ -19,17 +21,17 @@ from faerec.errors import FaerecError
 COMMAND_MODULES = (
     "faerec.data.commands",
     "faerec.text.commands",
+    "faerec.models.commands",
     "faerec.train.commands",
     "faerec.eval.commands",
-    "faerec.pipeline_commands",
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faerec", description=__doc__.splitlines()[0])
+def build_parser(extra_modules: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faerec", description="Tail-aware sequential recommenders (FAERec).")
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in (*COMMAND_MODULES, *extra_modules):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a stage that is not installed in this build
@@ -40,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extra_modules: Sequence[str] = ()) -> int:
+    parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
     try:
         summary = args.func(args)

@@ -16,6 +16,7 @@ import polars as pl
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 
 from faerec import report
+from faerec.data import folder
 from faerec.io import atomic_path, write_text
 
 PREFIX = "faerec"
@@ -29,11 +30,11 @@ def artifact_key(*parts: str) -> str:
 def publish_dataset(prepared: dict[str, Any]) -> dict[str, int]:
     """Dataset statistics (every k-core round) and the head/tail split; returns items per popularity group."""
     path = Path(prepared["path"])
-    stats = json.loads((path / "stats.json").read_text())
+    stats = json.loads((path / folder.STATS).read_text())
     name = str(stats.get("dataset_id", path.name))
     create_markdown_artifact(key=artifact_key("dataset", name), markdown=report.dataset_stats_markdown(stats),
                              description=f"Dataset statistics of {name}, with every k-core filter round")
-    pop = pl.read_parquet(path / "popularity.parquet", columns=["train_count", "is_head"])
+    pop = pl.read_parquet(path / folder.POPULARITY, columns=["train_count", "is_head"])
     summary = report.head_tail_summary(pop["train_count"].to_numpy(), pop["is_head"].to_numpy().astype(np.bool_))
     create_markdown_artifact(key=artifact_key("head-tail", name), markdown=report.head_tail_markdown(summary, name),
                              description=f"Head/tail split of {name} (training popularity)")

@@ -3,24 +3,18 @@
 - prepare: the source name, the filter settings and the raw files' names, sizes and mtimes (a local folder);
 - embed: the dataset's catalogue fingerprint, the encoder spec (its fingerprint names the output) and PCA size;
 - train: the dataset's interaction and catalogue fingerprints, the encoder, and the hash of the train config;
-- evaluate: the run folder and its best.pt's size and mtime.
 A key only says "this was done"; each task's output is also checked on disk before a cached result is
 trusted (flows.tasks.cached), so a deleted folder is rebuilt instead of being reported as done.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from faerec import __version__
-
-
-def digest(fields: dict[str, Any], length: int = 16) -> str:
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+from faerec.data import folder
+from faerec.hashing import digest
 
 
 def files_signature(folder: Path) -> list[tuple[str, int, int]]:
@@ -36,10 +30,8 @@ def prepare_key(source: str, min_user: int, min_item: int) -> str:
 
 
 def dataset_fingerprints(dataset_dir: str | Path) -> dict[str, Any]:
-    """The fingerprints prepare recorded in stats.json (what the downstream keys depend on)."""
-    stats = json.loads((Path(dataset_dir) / "stats.json").read_text())
-    return {"dataset_id": stats.get("dataset_id"), "catalogue": stats.get("catalogue_fingerprint"),
-            "interactions": stats.get("interactions_fingerprint"), "filter": stats.get("filter")}
+    """The fingerprints prepare recorded (faerec.data.folder), which the downstream keys depend on."""
+    return folder.fingerprints(dataset_dir)
 
 
 def embed_key(dataset_dir: str, encoder: str, pca_dim: int) -> str:
@@ -55,10 +47,3 @@ def config_hash(config: dict[str, Any], ignore: frozenset[str] = frozenset()) ->
 def train_key(dataset_dir: str, config: dict[str, Any], run_dir: str) -> str:
     return "train-" + digest({"dataset": dataset_fingerprints(dataset_dir), "config": config,
                               "run_dir": str(Path(run_dir).resolve()), "version": __version__})
-
-
-def evaluate_key(run_dir: str) -> str:
-    checkpoint = Path(run_dir) / "best.pt"  # the weights evaluate reads
-    stat = checkpoint.stat() if checkpoint.exists() else None
-    return "evaluate-" + digest({"run_dir": str(Path(run_dir).resolve()), "version": __version__,
-                                 "checkpoint": (stat.st_size, stat.st_mtime_ns) if stat else None})

@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from faerec.defaults import PIPELINE_EPOCHS, SAMPLE_SOURCE
+from faerec.models import backbone_names, method_names
+
+# Literals built from the registries: the Prefect UI offers every registered backbone and method by name
+BackboneName = Literal[tuple(backbone_names())]  # type: ignore[valid-type]
+MethodName = Literal[tuple(method_names())]  # type: ignore[valid-type]
 
 
 class PipelineParams(BaseModel):
@@ -20,9 +25,10 @@ class PipelineParams(BaseModel):
         "folder relative to the project (data/sample is the bundled sample).",
     )
     encoder: str = Field("minilm", description="Text encoder: minilm (offline), openai:<model>, st:<path>, hf:<path>.")
-    backbones: list[str] = Field(default_factory=lambda: ["sasrec"], description="Sequence backbones.")
-    methods: list[Literal["base", "faerec"]] = Field(
-        default_factory=lambda: ["base", "faerec"], description="Item-side methods; base is the reference."
+    backbones: list[BackboneName] = Field(default_factory=lambda: ["sasrec"], description="Sequence backbones.")
+    methods: list[MethodName] = Field(
+        default_factory=lambda: ["base", "faerec"], description="Methods; base is the reference. Methods that "
+        "read text embeddings get them embedded first."
     )
     epochs: int = Field(PIPELINE_EPOCHS, ge=1, description="Upper bound on epochs (early stopping may end sooner).")
     patience: int = Field(10, ge=1, description="Validations without improvement before stopping.")
@@ -35,6 +41,9 @@ class PipelineParams(BaseModel):
         "local", description="local: train in this flow run (CPU or local CUDA); gpu-pool: hand each run to the "
         "`faerec-train/train` deployment on the gpu work pool.",
     )
+    eval_protocol: Literal["novel", "repeat"] = Field(
+        "novel", description="History mask of every ranking: novel masks the whole input history (a repeat "
+        "target counts as a miss); repeat masks none (docs/PROTOCOL.md).")
     train_deployment: str = Field("faerec-train/train", description="Deployment used when train_on=gpu-pool.")
 
     @field_validator("datasets", "backbones", "methods")
@@ -43,13 +52,3 @@ class PipelineParams(BaseModel):
         if not value:
             raise ValueError("needs at least one entry")
         return list(dict.fromkeys(value))  # drop repeats, keep order
-
-    @field_validator("backbones")
-    @classmethod
-    def _known_backbones(cls, value: list[str]) -> list[str]:
-        from faerec.models.backbones import BACKBONES
-
-        unknown = [b for b in value if b not in BACKBONES]
-        if unknown:
-            raise ValueError(f"unknown backbone(s) {unknown}; choose from {sorted(BACKBONES)}")
-        return value

@@ -14,42 +14,34 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import artifacts, keys
+from faerec.models import ModelConfig, text_methods
+from faerec.runs import folder
+from faerec.runs.config import TrainConfig
+from flows import artifacts
 from flows.params import PipelineParams
 from flows.tasks import (
     cached,
     cached_concurrently,
     embed_task,
     embedded,
-    evaluate_task,
     prepare_task,
     prepared,
-    runs_root,
     train_on_pool_task,
     train_task,
     trained,
 )
 
-LLM_METHODS = frozenset({"faerec"})  # methods whose item embedder reads the text embeddings
-
 
 def train_config(params: PipelineParams, backbone: str, method: str) -> dict[str, Any]:
-    from faerec.models import ModelConfig
-    from faerec.train.config import TrainConfig
-
     cfg = TrainConfig(model=ModelConfig(backbone=backbone, method=method, hidden=params.hidden),
                       epochs=params.epochs, patience=params.patience, seed=params.seed, encoder=params.encoder,
-                      device=params.device)
+                      device=params.device, eval_protocol=params.eval_protocol)
     return cfg.to_dict()
 
 
 def run_dir_for(dataset_id: str, config: dict[str, Any]) -> str:
-    """runs/<dataset>-<backbone>-<method>-s<seed>-c<hash>: the hash covers every setting a resumed run may not
-    change, so two configurations never share (or resume) one folder."""
-    from faerec.train.config import RESUMABLE_CHANGES, TrainConfig, run_id
-
-    name = run_id(dataset_id, TrainConfig.from_dict(config))
-    return str(runs_root() / f"{name}-c{keys.config_hash(config, RESUMABLE_CHANGES)}")
+    """The run folder faerec.runs.folder names for this configuration (the CLI uses the same one)."""
+    return str(folder.default_run_dir(dataset_id, TrainConfig.from_dict(config)))
 
 
 def embed_all(datasets: list[dict[str, Any]], encoder: str, pca_dim: int) -> list[dict[str, Any]]:
@@ -82,7 +74,7 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
                  d["interactions"])
 
     embeddings: list[dict[str, Any]] = []
-    if LLM_METHODS.intersection(config.methods):
+    if set(text_methods()).intersection(config.methods):
         embeddings = embed_all(datasets, config.encoder, config.hidden)
         artifacts.publish_embeddings(embeddings, [d["dataset_id"] for d in datasets])
 
@@ -91,13 +83,13 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
     if config.train_on == "gpu-pool":
         results = train_on_pool(jobs, config.train_deployment)
     else:
-        results = [evaluate_task(run_dir=cached(train_task, trained, dataset_dir=d["path"], config=cfg,
-                                                run_dir=run_dir_for(d["dataset_id"], cfg))["run_dir"])
-                   for d, cfg in jobs]
+        # training tests the best weights itself: its metrics are the result, nothing is evaluated twice
+        results = [cached(train_task, trained, dataset_dir=d["path"], config=cfg,
+                          run_dir=run_dir_for(d["dataset_id"], cfg)) for d, cfg in jobs]
     for metrics in results:
         artifacts.publish_curve(metrics)
         log.info("%s: test NDCG@10 overall %.4f, tail %.4f", Path(metrics["run_dir"]).name,
                  metrics["test"]["overall"]["ndcg@10"], metrics["test"]["tail"]["ndcg@10"])
-    files = artifacts.publish_results(results, group_items, report_dir=runs_root() / "report")
+    files = artifacts.publish_results(results, group_items, report_dir=folder.runs_root() / "report")
     return {"datasets": datasets, "embeddings": embeddings, "runs": results, "report_files": files,
             "seconds": round(time.perf_counter() - started, 1)}

@@ -7,7 +7,6 @@ finished stages and nothing is unpickled from the result store.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ from typing import Any
 from prefect import task
 from prefect.tasks import Task
 
+from faerec.data import folder
+from faerec.runs import folder as run_folder
 from flows import keys
 
 RESULT_SERIALIZER = "json"
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("FAEREC_RUNS_DIR", "runs"))
 
 
 @task(name="prepare", task_run_name="prepare {source}", persist_result=True, result_serializer=RESULT_SERIALIZER,
@@ -38,15 +35,17 @@ def prepare_task(source: str, min_user: int = 5, min_item: int = 5) -> dict[str,
 def embed_task(dataset_dir: str, encoder: str = "minilm", pca_dim: int = 128) -> dict[str, Any]:
     """Embed the prompts not yet in the content-addressed cache; retried (an API encoder can fail transiently)."""
     from faerec.text.embed import embed_dataset
+    from flows.secrets import prefect_secret
 
-    return _jsonable(embed_dataset(dataset_dir, encoder, pca_dim=pca_dim, progress=False))
+    return _jsonable(embed_dataset(dataset_dir, encoder, pca_dim=pca_dim, progress=False,
+                                   secret_lookup=prefect_secret))
 
 
 @task(name="train", task_run_name="train {run_dir}", persist_result=True, result_serializer=RESULT_SERIALIZER,
       cache_key_fn=lambda _ctx, p: keys.train_key(p["dataset_dir"], p["config"], p["run_dir"]))
 def train_task(dataset_dir: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """Train in this process (CPU or local CUDA); resumes from run_dir's checkpoint after a crash."""
-    from faerec.train.config import TrainConfig
+    from faerec.runs.config import TrainConfig
     from faerec.train.run import train_run
 
     metrics = train_run(dataset_dir, TrainConfig.from_dict(config), out_dir=run_dir, resume=True, progress=False)
@@ -70,20 +69,11 @@ def train_on_pool_task(dataset_dir: str, config: dict[str, Any], run_dir: str, d
     if state is None or not state.is_completed():
         raise RuntimeError(f"training run {flow_run.name} on {deployment} ended {state.name if state else 'unknown'}"
                            f": {state.message if state else ''}")
-    metrics_file = Path(run_dir) / "metrics.json"
+    metrics_file = Path(run_dir) / run_folder.METRICS
     if not metrics_file.exists():
         raise RuntimeError(f"{deployment} completed but {metrics_file} is not visible here: the runs folder "
                            "must be shared between the pipeline's and the gpu pool's workers")
     return {**json.loads(metrics_file.read_text()), "run_dir": str(run_dir), "flow_run": str(flow_run.id)}
-
-
-@task(name="evaluate", task_run_name="evaluate {run_dir}", persist_result=True, result_serializer=RESULT_SERIALIZER,
-      cache_key_fn=lambda _ctx, p: keys.evaluate_key(p["run_dir"]))
-def evaluate_task(run_dir: str) -> dict[str, Any]:
-    """Full-ranking evaluation of the run's best checkpoint (PROTOCOL.md)."""
-    from faerec.eval.run import evaluate_run
-
-    return _jsonable({**evaluate_run(run_dir), "run_dir": str(run_dir)})
 
 
 def cached(stage: Task, valid: Callable[[dict[str, Any]], bool], **kwargs: Any) -> dict[str, Any]:
@@ -109,7 +99,7 @@ def cached_concurrently(
 
 
 def prepared(result: dict[str, Any]) -> bool:
-    stats = Path(result["path"]) / "stats.json"
+    stats = Path(result["path"]) / folder.STATS
     return stats.exists() and json.loads(stats.read_text()).get("catalogue_fingerprint") == result["fingerprint"]
 
 
@@ -118,7 +108,7 @@ def embedded(result: dict[str, Any]) -> bool:
 
 
 def trained(result: dict[str, Any]) -> bool:
-    return (Path(result["run_dir"]) / "metrics.json").exists()
+    return (Path(result["run_dir"]) / run_folder.METRICS).exists()
 
 
 def _jsonable(value: Any) -> Any:

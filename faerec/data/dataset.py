@@ -5,7 +5,7 @@ Files (data/processed/<dataset-id>/):
                         sorted by (user_idx, timestamp, original row order)
   items.parquet         item_idx, item_id, title, brand, categories, description, price
   users.parquet         user_idx, user_id
-  popularity.parquet    item_idx, train_count, full_count, is_head (training-only counts, PROTOCOL.md)
+  popularity.parquet    item_idx, train_count, full_count, is_head (training-only counts, docs/PROTOCOL.md)
   stats.json            counts, filter rounds, fingerprints; written last, so its presence marks completion
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from faerec.data import folder
 from faerec.errors import FaerecError
 
 
@@ -44,17 +45,17 @@ class Dataset:
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
         path = Path(path)
-        stats_file = path / "stats.json"
+        stats_file = path / folder.STATS
         if not stats_file.exists():
             raise FaerecError("not a prepared dataset (no stats.json); run `faerec prepare` first", path=path)
         stats = json.loads(stats_file.read_text())
-        inter = pl.read_parquet(path / "interactions.parquet", columns=["user_idx", "item_idx"])
+        inter = pl.read_parquet(path / folder.INTERACTIONS, columns=["user_idx", "item_idx"])
         n_users = int(stats["users"])
         n_items = int(stats["items"])
         user = inter["user_idx"].to_numpy().astype(np.int64)
         offsets = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(user, minlength=n_users), out=offsets[1:])
-        pop = pl.read_parquet(path / "popularity.parquet").sort("item_idx")
+        pop = pl.read_parquet(path / folder.POPULARITY).sort("item_idx")
         train_count = np.zeros(n_items + 1, dtype=np.int64)
         full_count = np.zeros(n_items + 1, dtype=np.int64)
         is_head = np.zeros(n_items + 1, dtype=bool)

@@ -29,6 +29,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from faerec.errors import DownloadError
+from faerec.locks import LockBusy, file_lock
 
 BLOCK_BYTES = 1 << 20
 USER_AGENT = "faerec-downloader/1 (+https://github.com/faerec)"
@@ -197,18 +198,13 @@ def _manual_message(url: str, dest: Path, reason: str, hint: str | None, *, part
 def _exclusive(part: Path, url: str, dest: Path) -> Iterator[None]:
     """Hold a lock beside the .part file, so that two processes never append to the same file."""
     lock_path = part.with_name(part.name + ".lock")
-    with open(lock_path, "a+b") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no advisory locks; a single process is the normal case
-            pass
-        except BlockingIOError:
-            raise DownloadError(f"another process is already downloading {url} into {dest}; wait for it "
-                                "to finish, then run again") from None
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                lock_path.unlink()
+    try:
+        with file_lock(lock_path, exclusive=True, wait=False):
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+    except LockBusy:
+        raise DownloadError(f"another process is already downloading {url} into {dest}; wait for it "
+                            "to finish, then run again") from None

@@ -1,4 +1,4 @@
-"""Iterative k-core filtering (PROTOCOL.md): repeat until every user and item has enough interactions.
+"""Iterative k-core filtering (docs/PROTOCOL.md): repeat until every user and item has enough interactions.
 
 A single pass is not a k-core: dropping a sparse item can push a user below k again. We loop to a fixed
 point and assert the property, recording the counts after every round for stats.json.

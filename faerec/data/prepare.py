@@ -1,4 +1,4 @@
-"""``faerec prepare``: a source -> data/processed/<dataset-id>/ (ARCHITECTURE.md, step 1).
+"""``faerec prepare``: a source -> data/processed/<dataset-id>/ (docs/ARCHITECTURE.md, step 1).
 
 raw catalogue -> drop exact duplicates -> iterative k-core -> 1-based item / 0-based user ids -> sort by
 (user, time, original row) -> leave-one-out split -> training-only popularity -> atomic writes, stats.json last.
@@ -6,8 +6,6 @@ raw catalogue -> drop exact duplicates -> iterative k-core -> 1-based item / 0-b
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,15 +13,13 @@ from pathlib import Path
 import polars as pl
 
 from faerec import __version__
+from faerec.data import folder
 from faerec.data.catalogue import RawCatalogue
 from faerec.data.kcore import iterative_kcore, require_survivors
 from faerec.data.split import HEAD_FRACTION, popularity, with_split
 from faerec.errors import FaerecError
+from faerec.hashing import frame_digest
 from faerec.io import write_json, write_parquet
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("FAEREC_DATA_DIR", "data"))
 
 
 def dataset_id(stem: str, min_user: int, min_item: int) -> str:
@@ -32,19 +28,19 @@ def dataset_id(stem: str, min_user: int, min_item: int) -> str:
 
 def prepare(source: str, out: str | Path | None = None, *, min_user: int = 5, min_item: int = 5,
             raw_dir: str | Path | None = None, progress: bool = True) -> dict:
-    """Prepare one source; returns the CONTRACT.md summary plus the output path and fingerprints."""
+    """Prepare one source; returns the docs/CONTRACT.md summary plus the output path and fingerprints."""
     from faerec.data.sources import resolve_source
 
     started = time.perf_counter()
     src = resolve_source(source)
     stem = src.dataset_stem()
-    raw = Path(raw_dir) if raw_dir is not None else data_root() / "raw" / stem
+    raw = Path(raw_dir) if raw_dir is not None else folder.raw_dir(stem)
     catalogue = src.load(raw, progress=progress)
     ds_id = dataset_id(stem, min_user, min_item)
-    out_dir = Path(out) if out is not None else data_root() / "processed" / ds_id
+    out_dir = Path(out) if out is not None else folder.processed_dir(ds_id)
     stats = build(catalogue, out_dir, ds_id, min_user, min_item)
     stats["seconds"] = round(time.perf_counter() - started, 3)
-    write_json(out_dir / "stats.json", stats)
+    write_json(out_dir / folder.STATS, stats)
     return {
         "users": stats["users"], "items": stats["items"], "interactions": stats["interactions"],
         "seconds": stats["seconds"], "path": str(out_dir), "dataset_id": ds_id,
@@ -89,11 +85,11 @@ def build(catalogue: RawCatalogue, out_dir: Path, ds_id: str, min_user: int, min
     meta_filtered = int((meta["item_id"].is_in(raw_item_ids.implode())
                          & ~meta["item_id"].is_in(items["item_id"].implode())).sum())
 
-    (out_dir / "stats.json").unlink(missing_ok=True)  # a half-rebuilt folder must not look complete
-    write_parquet(out_dir / "interactions.parquet", log.drop("split"))
-    write_parquet(out_dir / "items.parquet", item_table)
-    write_parquet(out_dir / "users.parquet", users.sort("user_idx").select("user_idx", "user_id"))
-    write_parquet(out_dir / "popularity.parquet", pop)
+    (out_dir / folder.STATS).unlink(missing_ok=True)  # a half-rebuilt folder must not look complete
+    write_parquet(out_dir / folder.INTERACTIONS, log.drop("split"))
+    write_parquet(out_dir / folder.ITEMS, item_table)
+    write_parquet(out_dir / folder.USERS, users.sort("user_idx").select("user_idx", "user_id"))
+    write_parquet(out_dir / folder.POPULARITY, pop)
 
     n_users, n_items, n_inter = users.height, items.height, log.height
     lengths = log.group_by("user_idx").len()["len"]
@@ -141,10 +137,7 @@ def catalogue_fingerprint(item_table: pl.DataFrame) -> str:
 
 
 def _frame_fingerprint(frame: pl.DataFrame) -> str:
-    digest = hashlib.sha256()
-    for batch in frame.iter_slices(200_000):
-        digest.update(batch.write_csv(include_header=False).encode())
-    return digest.hexdigest()[:16]
+    return frame_digest(frame)
 
 
 def _first_appearance(log: pl.DataFrame, column: str, index: str, start: int) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""`faerec evaluate RUN_DIR` (CONTRACT.md)."""
+"""`faerec evaluate RUN_DIR` (docs/CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> dict:
     from faerec.openmp import choose_wait_policy
-    from faerec.train.commands import summary
+    from faerec.runs.folder import summary
 
     choose_wait_policy()
     from faerec.eval.run import evaluate_run

@@ -1,4 +1,4 @@
-"""The runs/<run-id>/metrics.json document (CONTRACT.md), shared by training and `faerec evaluate`."""
+"""The runs/<run-id>/metrics.json document (docs/CONTRACT.md), shared by training and `faerec evaluate`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any
 import torch
 
 from faerec.data.dataset import Dataset
-
-METRICS = "metrics.json"
 
 
 def split_block(result: dict[str, Any]) -> dict[str, Any]:

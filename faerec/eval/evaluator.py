@@ -1,4 +1,4 @@
-"""Full-ranking evaluation of a SequentialRecommender over every evaluable user (PROTOCOL.md).
+"""Full-ranking evaluation of a SequentialRecommender over every evaluable user (docs/PROTOCOL.md).
 
 The item table is computed once per evaluation; users are scored in batches against it. Each user's result
 depends only on its own row, so metrics do not change with the evaluation batch size (tests/eval).
@@ -88,7 +88,7 @@ class Evaluator:
         return torch.cat(ranks).numpy(), torch.cat(tops).numpy()
 
     def evaluate(self, model: SequentialRecommender, name: str, also: tuple[str, ...] = ()) -> dict:
-        """The metrics block for split ``name`` (CONTRACT.md shape) with the pass's wall time in ``seconds``.
+        """The metrics block for split ``name`` (docs/CONTRACT.md shape) with the pass's wall time in ``seconds``.
 
         For each popularity mode in ``also`` (e.g. "paper"), the same ranking is re-bucketed under that mode and
         stored as ``<mode>_popularity`` (no second ranking pass; "overall" is identical and left out).

@@ -1,4 +1,4 @@
-"""Ranking metrics from 0-based target ranks (PROTOCOL.md, "Ranking and metrics"; CONTRACT.md metrics.json).
+"""Ranking metrics from 0-based target ranks (docs/PROTOCOL.md, "Ranking and metrics"; docs/CONTRACT.md metrics.json).
 
 Every evaluated user has exactly one target, so with rank r (0 = first place):
   HR@K   = 1 if r < K else 0
@@ -13,49 +13,28 @@ tail items only; padding (item 0) is never counted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from faerec.data.split import HEAD_FRACTION
+from faerec.data.split import POPULARITY_GROUPS, head_by_share
+
+__all__ = ["COVERAGE_KS", "KS", "POPULARITY_GROUPS", "Popularity", "coverage", "head_by_share", "hit_and_ndcg",
+           "summarize"]
 
 KS: tuple[int, ...] = (5, 10, 20)
 COVERAGE_KS: tuple[int, ...] = (10, 20)
-# (label, lowest training count, highest training count or None for open-ended)
-POPULARITY_GROUPS: tuple[tuple[str, int, int | None], ...] = (
-    ("1-4", 1, 4),
-    ("5-9", 5, 9),
-    ("10-19", 10, 19),
-    ("20-49", 20, 49),
-    ("50+", 50, None),
-)
-
-
 @dataclass(frozen=True)
 class Popularity:
     """Item popularity used to bucket targets: ``counts`` and ``is_head`` are indexed by item_idx (0 = padding)."""
 
     counts: np.ndarray  # int64 [n_items + 1]
     is_head: np.ndarray  # bool  [n_items + 1], False at 0
-    label: str = "train"  # "train" (PROTOCOL.md) or "paper" (full-sequence counts, the official code's choice)
+    label: str = "train"  # "train" (docs/PROTOCOL.md) or "paper" (full-sequence counts, the official code's choice)
 
     @property
     def n_items(self) -> int:
         return len(self.counts) - 1
-
-
-def head_by_share(counts: np.ndarray, share: float = HEAD_FRACTION) -> np.ndarray:
-    """Head mask: the top ``share`` of real items by count (rounded up), ties broken by smaller item_idx.
-
-    The same rule as ``faerec prepare`` uses for the training-count head flag (faerec.data.split).
-    """
-    n_items = len(counts) - 1
-    n_head = math.ceil(share * n_items)
-    order = np.lexsort((np.arange(1, n_items + 1), -counts[1:]))  # by count desc, then item_idx asc
-    is_head = np.zeros(n_items + 1, dtype=bool)
-    is_head[order[:n_head] + 1] = True
-    return is_head
 
 
 def hit_and_ndcg(ranks: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-PROTOCOLS = ("novel", "repeat")
+from faerec.runs.config import PROTOCOLS
 
 
 def check_protocol(protocol: str) -> str:

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from faerec.data.dataset import Dataset
+from faerec.device import describe, resolve_device
 from faerec.errors import FaerecError
-from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
+from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.io import write_json
-from faerec.train import checkpoint
-from faerec.train.device import describe, resolve_device
-from faerec.train.modelling import model_for
-from faerec.train.run import read_config
+from faerec.runs import checkpoint, folder
+from faerec.runs.modelling import check_embeddings, model_for, text_tables
 
 
 def evaluate_run(
@@ -34,7 +33,7 @@ def evaluate_run(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    saved_dir, cfg = read_config(run_dir)
+    saved_dir, cfg = folder.read_config(run_dir)
     if device is not None:
         cfg = cfg.replace(device=device)
     if protocol is not None:
@@ -46,7 +45,9 @@ def evaluate_run(
                           path=run_dir)
     best = checkpoint.load(best_path)
     torch_device = resolve_device(cfg.device)
-    model = model_for(dataset, cfg)
+    tables = text_tables(dataset, cfg)
+    check_embeddings(folder.recorded_embeddings(run_dir), tables, run_dir)
+    model = model_for(dataset, cfg, tables)
     try:
         model.load_state_dict(best["model"])
     except RuntimeError as exc:
@@ -65,12 +66,12 @@ def evaluate_run(
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, int(best["epoch"]),
                            int(previous.get("epochs_run", best["epoch"])), valid, test, timing,
                            describe(torch_device), peak_memory_mb(torch_device), previous.get("stop_reason"))
-    write_json(Path(out) if out is not None else run_dir / METRICS, doc)
+    write_json(Path(out) if out is not None else run_dir / folder.METRICS, doc)
     return {**doc, "run_dir": str(run_dir)}
 
 
 def _previous_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / METRICS
+    path = run_dir / folder.METRICS
     if not path.exists():
         return {}
     try:

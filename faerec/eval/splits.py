@@ -1,6 +1,6 @@
 """Validation and test inputs, targets and histories for every evaluable user, built once, vectorised.
 
-Leave-one-out (PROTOCOL.md): for a user with n >= 3 items, the validation ranking sees the first n - 2 items
+Leave-one-out (docs/PROTOCOL.md): for a user with n >= 3 items, the validation ranking sees the first n - 2 items
 (the training part) and predicts item n - 1; the test ranking sees the first n - 1 items (train + validation)
 and predicts item n. The history that is masked out of the ranking is exactly what the model saw as input
 history (the whole prefix, not only the last ``max_len`` items). A row's target is a *repeat target* when it
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from faerec.data.dataset import Dataset
-from faerec.train.sequences import left_padded_windows, position_in_user, user_of_entry
+from faerec.data.sequences import left_padded_windows, position_in_user, user_of_entry
 
 SPLITS = ("valid", "test")
 

@@ -1,82 +1,116 @@
-"""ModelConfig: every hyperparameter of a backbone + item embedder, as a plain JSON-serialisable dataclass.
+"""ModelConfig: the fields every model shares, plus the chosen backbone's and method's own options.
 
-The trainer saves ``dataclasses.asdict(cfg)`` into config.json and rebuilds with ``ModelConfig(**saved)``,
-so every field is a str / int / float / bool. Defaults follow PROTOCOL.md ("FAERec details").
+    ModelConfig(backbone="sasrec", method="faerec", hidden=128,
+                backbone_options={"heads": 2}, method_options={"alpha": 0.2})
+    ModelConfig.create(backbone="sasrec", method="faerec", heads=2, alpha=0.2)   # the same, flat names
+
+Each backbone and method declares its options as a dataclass (faerec.models.registry); here they are nested
+instances, so ``dataclasses.asdict(cfg)`` is plain JSON and ``ModelConfig.from_dict`` rebuilds it. Defaults
+follow docs/PROTOCOL.md ("FAERec details").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from faerec.errors import FaerecError
+from faerec.models.registry import backbone_spec, make_options, method_spec, option_names
 
-METHODS = ("base", "faerec")
-TRAIN_TARGETS = ("id", "fused")
+# flat fields of configs written before options were nested, and where they live now (config.json migration)
+_LEGACY_BACKBONE = {"heads": "sasrec", "lru_r_min": "lru", "lru_r_max": "lru"}
+_LEGACY_METHOD = {"alpha", "temperature", "bt_lambda", "w_min", "w_max", "period", "fixed_w_item", "llm_dropout",
+                  "gate_dropout", "gate", "item_align", "feat_align", "curriculum", "pop_grouping",
+                  "train_targets"}
 
 
 @dataclass
 class ModelConfig:
-    # --- backbone (sequence encoder) -------------------------------------------------------------------
-    backbone: str = "sasrec"  # a key of faerec.models.BACKBONES
-    method: str = "base"  # "base": plain ID embeddings; "faerec": the FAERec item embedder
+    backbone: str = "sasrec"  # a name in faerec.models.registry.BACKBONES
+    method: str = "base"  # a name in faerec.models.registry.METHODS
     hidden: int = 128
     layers: int = 2
-    heads: int = 2  # attention heads (SASRec only)
     dropout: float = 0.4  # embedding, attention-weight, residual and feed-forward dropout
     max_len: int = 50
     init_std: float = 0.02  # normal init of linear / embedding weights (as the authors' code base)
     layer_norm_eps: float = 1e-12
-    lru_r_min: float = 0.8  # LRURec ring initialisation of |lambda|
-    lru_r_max: float = 0.99
-    # --- FAERec item embedder ------------------------------------------------------------------------
-    alpha: float = 0.2  # weight of the alignment loss (paper eq. 14)
-    temperature: float = 0.05  # InfoNCE temperature (eq. 5)
-    bt_lambda: float = 0.005  # Barlow Twins off-diagonal weight (eq. 9)
-    w_min: float = 0.9  # curriculum bounds and period (eq. 11)
-    w_max: float = 1.0
-    period: float = 30.0
-    fixed_w_item: float = 0.5  # w_item when curriculum=False (ablation "w/o CLS"); w_feat = 1 - w_item
-    llm_dropout: float = 0.3  # dropout inside the LLM projection MLP
-    gate_dropout: float = 0.1  # dropout inside the gate MLP
-    # ablation switches (paper table 3)
-    gate: bool = True  # AGF; False: equal-weight fusion (g = 1/2)
-    item_align: bool = True  # ILA
-    feat_align: bool = True  # FLA
-    curriculum: bool = True  # CLS; False: fixed weights (fixed_w_item, 1 - fixed_w_item)
-    pop_grouping: bool = True  # PG; False: one Barlow Twins term over all batch items
-    # which item representation the training logits use: "id" (the authors' code) or "fused" (the inference
-    # representation LayerNorm(ID + projected LLM))
-    train_targets: str = "id"
+    backbone_options: Any = field(default=None)  # the backbone's options dataclass (dict accepted)
+    method_options: Any = field(default=None)  # the method's options dataclass (dict accepted)
 
     def __post_init__(self) -> None:
-        from faerec.models.backbones import BACKBONES  # late import: backbones import this module
-
-        if self.backbone not in BACKBONES:
-            raise FaerecError(f"unknown backbone {self.backbone!r}; choose one of {sorted(BACKBONES)}")
-        if self.method not in METHODS:
-            raise FaerecError(f"unknown method {self.method!r}; choose one of {list(METHODS)}")
-        if self.train_targets not in TRAIN_TARGETS:
-            raise FaerecError(f"train_targets must be one of {list(TRAIN_TARGETS)}, not {self.train_targets!r}")
-        for name in ("hidden", "layers", "heads", "max_len"):
+        backbone, method = backbone_spec(self.backbone), method_spec(self.method)
+        self.backbone_options = make_options(backbone.options, self.backbone_options, f"backbone {self.backbone!r}")
+        self.method_options = make_options(method.options, self.method_options, f"method {self.method!r}")
+        for name in ("hidden", "layers", "max_len"):
             if getattr(self, name) < 1:
                 raise FaerecError(f"model config: {name} must be >= 1, got {getattr(self, name)}")
-        if self.hidden % self.heads:
-            raise FaerecError(f"model config: hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        for name in ("dropout", "llm_dropout", "gate_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise FaerecError(f"model config: {name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 < self.lru_r_min < self.lru_r_max < 1.0:
-            raise FaerecError("model config: need 0 < lru_r_min < lru_r_max < 1")
-        if self.temperature <= 0 or self.period <= 0:
-            raise FaerecError("model config: temperature and period must be > 0")
-        if not 0.0 <= self.w_min <= self.w_max <= 1.0 or not 0.0 <= self.fixed_w_item <= 1.0:
-            raise FaerecError("model config: need 0 <= w_min <= w_max <= 1 and 0 <= fixed_w_item <= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise FaerecError(f"model config: dropout must be in [0, 1), got {self.dropout}")
+        for options in (self.backbone_options, self.method_options):
+            check = getattr(options, "check", None)
+            if check is not None:
+                check(self)
+
+    # --- construction from flat names -----------------------------------------------------------------
+    @classmethod
+    def create(cls, **flat: Any) -> ModelConfig:
+        """Shared fields, backbone options and method options given by their plain names."""
+        return cls().with_changes(**flat)
+
+    def with_changes(self, **changes: Any) -> ModelConfig:
+        """A copy with shared fields and option fields changed by name. Changing the backbone or the method
+        starts from the new one's default options; naming an option that the chosen backbone or method does
+        not have is an error that says who has it."""
+        changes = dict(changes)
+        shared = {f.name for f in fields(ModelConfig)} - {"backbone_options", "method_options"}
+        backbone = changes.pop("backbone", self.backbone)
+        method = changes.pop("method", self.method)
+        b_opts = dataclasses.asdict(self.backbone_options) if backbone == self.backbone else {}
+        m_opts = dataclasses.asdict(self.method_options) if method == self.method else {}
+        b_names, m_names = option_names(backbone_spec(backbone).options), option_names(method_spec(method).options)
+        top: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in ("backbone_options", "method_options"):
+                (b_opts if key == "backbone_options" else m_opts).update(value or {})
+            elif key in shared:
+                top[key] = value
+            elif key in m_names:
+                m_opts[key] = value
+            elif key in b_names:
+                b_opts[key] = value
+            else:
+                raise FaerecError(f"unknown setting {key!r} for backbone {backbone!r} and method {method!r}"
+                                  f"{_owners(key)}")
+        return dataclasses.replace(self, backbone=backbone, method=method, backbone_options=b_opts,
+                                   method_options=m_opts, **top)
+
+    def flat(self) -> dict[str, Any]:
+        """Shared fields and both option sets as one flat dict (for tables and run labels)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_options")}
+        out.update(dataclasses.asdict(self.backbone_options))
+        out.update(dataclasses.asdict(self.method_options))
+        return out
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
-        """Rebuild from ``asdict`` output, naming any key this version does not know."""
+        """Rebuild from ``asdict`` output (or a flat config.json of an earlier version), naming unknown keys."""
+        values = dict(values)
         known = {f.name for f in fields(cls)}
+        legacy = {k: values.pop(k) for k in list(values) if k in _LEGACY_METHOD or k in _LEGACY_BACKBONE}
         unknown = sorted(set(values) - known)
         if unknown:
             raise FaerecError(f"model config: unknown field(s) {unknown}")
-        return cls(**values)
+        cfg = cls(**values)
+        if legacy:  # keep only what belongs to this run's backbone and method
+            names = option_names(backbone_spec(cfg.backbone).options) | option_names(method_spec(cfg.method).options)
+            cfg = cfg.with_changes(**{k: v for k, v in legacy.items() if k in names})
+        return cfg
+
+
+def _owners(key: str) -> str:
+    from faerec.models.registry import BACKBONES, METHODS
+
+    owners = [f"backbone {n}" for n, s in BACKBONES.items() if key in option_names(s.options)]
+    owners += [f"method {n}" for n, s in METHODS.items() if key in option_names(s.options)]
+    return f" (it is an option of {', '.join(owners)})" if owners else ""

@@ -15,14 +15,16 @@ class SequentialRecommender(Protocol):
     """What ``faerec.models.build_model`` returns (an ``nn.Module``)."""
 
     def training_loss(
-        self, input_ids: torch.Tensor, pos_ids: torch.Tensor, neg_ids: torch.Tensor, epoch: int
+        self, input_ids: torch.Tensor, pos_ids: torch.Tensor, neg_ids: torch.Tensor, epoch: int,
+        users: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Total loss for one batch and its named parts (floats, for logging).
 
         input_ids, pos_ids, neg_ids: LongTensor [B, L]; pos_ids[b, t] is the next item after input_ids[b, t],
         neg_ids[b, t] one sampled negative; positions where pos_ids == 0 are excluded from every loss (and so
         are positions whose input is padding: they have no hidden state). ``epoch`` (0-based) drives FAERec's
-        curriculum. Parts: "rec", "total", and for FAERec "item_align", "feat_align" (0.0 when switched
+        curriculum. ``users`` [B] (user_idx of each row) is for methods whose losses look across users
+        (LLM-ESR's self-distillation); the others ignore it. Parts: "rec", "total", and for FAERec "item_align", "feat_align" (0.0 when switched
         off), "w_item", "w_feat".
         """
         ...
@@ -36,4 +38,9 @@ class SequentialRecommender(Protocol):
         """[B, D] representation of the last position, scored against ``item_table()`` by dot product.
         A row whose last position is padding (e.g. an all-padding row) gets a zero vector. Rows are
         independent: the result for a user depends neither on the other rows nor on extra left padding."""
+        ...
+
+    def sequence_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """[B, L, D] representation at every position (zeros at padding); position t depends only on the
+        items at positions <= t. For inspection and the registry-driven contract tests."""
         ...

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from faerec.data.split import GROUP_LABELS, group_of
 from faerec.report.markdown import fmt_count, md_table
 
-# The popularity groups of the paper's figure 4, by training interaction count (PROTOCOL.md).
-POPULARITY_GROUPS: tuple[str, ...] = ("1-4", "5-9", "10-19", "20-49", "50+")
+# The popularity groups of the paper's figure 4, by training interaction count (faerec.data.split).
+POPULARITY_GROUPS: tuple[str, ...] = GROUP_LABELS
 
 
 def dataset_stats_markdown(stats: dict[str, Any]) -> str:
@@ -58,24 +59,6 @@ def dataset_stats_markdown(stats: dict[str, Any]) -> str:
         parts += ["", "#### k-core filter rounds (round 0 = after duplicate removal)", "",
                   md_table(["round", "users", "items", "interactions", "removed"], round_rows, align="rrrrr")]
     return "\n".join(parts) + "\n"
-
-
-def group_of(count: np.ndarray, labels: tuple[str, ...] = POPULARITY_GROUPS) -> np.ndarray:
-    """Index into ``labels`` for each training count; -1 for counts no group holds (0: cold items)."""
-    out = np.full(count.shape, -1, dtype=np.int64)
-    for i, label in enumerate(labels):
-        low, high = parse_group(label)
-        inside = (count >= low) if high is None else ((count >= low) & (count <= high))
-        out[inside] = i
-    return out
-
-
-def parse_group(label: str) -> tuple[int, int | None]:
-    """"5-9" -> (5, 9); "50+" -> (50, None)."""
-    if label.endswith("+"):
-        return int(label[:-1]), None
-    low, high = label.split("-")
-    return int(low), int(high)
 
 
 def head_tail_summary(train_count: np.ndarray, is_head: np.ndarray) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Result tables over several runs (metrics.json dicts, CONTRACT.md): overall/head/tail, groups, coverage.
+"""Result tables over several runs (metrics.json dicts, docs/CONTRACT.md): overall/head/tail, groups, coverage.
 
 Rows are grouped per (dataset, backbone), methods in the order given; after them, one "Impr." row per
 non-base method gives its relative change over the base method, like the paper's table 2.

@@ -61,7 +61,8 @@ def _log_to_stderr() -> None:
 
 
 def run_embed(args: argparse.Namespace) -> dict:
-    from faerec.text.embed import DEFAULT_PCA_SEED, embed_dataset
+    from faerec.text.embed import embed_dataset
+    from faerec.text.pca import DEFAULT_PCA_SEED
     from faerec.text.prompts import DEFAULT_FIELD_CHARS
 
     _log_to_stderr()

@@ -23,11 +23,11 @@ from faerec.text.encoders import Encoder, JobEstimate, build_encoder
 from faerec.text.fingerprint import FileDigests, default_cache_dir, fingerprint, memo_path_for
 from faerec.text.items import read_items
 from faerec.text.locking import namespace_lock
+from faerec.text.pca import DEFAULT_PCA_SEED
 from faerec.text.prompts import DEFAULT_FIELD_CHARS, PAPER_TEMPLATE, PromptTemplate, render_prompts
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PCA_SEED = 2024
 
 
 @dataclass
@@ -52,8 +52,9 @@ def embed_dataset(
     pca_seed: int = DEFAULT_PCA_SEED,
     save_every: int = 4096,
     save_seconds: float = 120.0,
+    secret_lookup=None,
 ) -> dict:
-    """Embed every item of ``dataset_dir``; returns the one-line summary (CONTRACT.md keys plus paths).
+    """Embed every item of ``dataset_dir``; returns the one-line summary (docs/CONTRACT.md keys plus paths).
 
     ``max_cost`` (USD) stops an API job whose estimate exceeds it before anything is sent. ``pca_dim`` None or
     0 skips the PCA. ``precision`` is fp32 (default for sentence-transformers), bf16 or auto.
@@ -68,6 +69,7 @@ def embed_dataset(
 
     digests = FileDigests(memo_path_for(cache_root))
     enc = build_encoder(encoder, batch_size=batch_size, precision=precision, digests=digests)
+    enc.secret_lookup = secret_lookup  # name -> secret, from an orchestrator (never logged or returned)
     digests.save()
     fields = {"encoder": enc.fingerprint_fields(), "prompt": prompt_spec.fingerprint_fields()}
     fp = fingerprint(enc.slug, fields)

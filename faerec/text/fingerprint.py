@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from faerec.hashing import digest as hashed
+from faerec.hashing import file_digest
 from faerec.io import write_json
 
 log = logging.getLogger(__name__)
@@ -24,22 +26,14 @@ _IGNORED_FILES = {"README.md", ".gitattributes", ".gitignore", "LICENSE", "data_
 _CHUNK = 1 << 22
 
 
-def canonical_json(fields: dict) -> str:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def fingerprint(slug: str, fields: dict) -> str:
-    digest = hashlib.sha256(canonical_json(fields).encode()).hexdigest()[:16]
+    digest = hashed(fields)
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", slug).strip("-").lower()[:48] or "encoder"
     return f"{slug}-{digest}"
 
 
 def hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, _CHUNK)
 
 
 class FileDigests:

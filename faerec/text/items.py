@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from faerec.data import folder as dataset_folder
 from faerec.errors import FaerecError
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,11 @@ class ItemCatalogue:
 
 def read_items(dataset_dir: str | Path, domain: str | None = None) -> ItemCatalogue:
     folder = Path(dataset_dir)
-    items_file = folder / "items.parquet"
+    items_file = folder / dataset_folder.ITEMS
     if not items_file.is_file():
         raise FaerecError("no items.parquet; run `faerec prepare` first", path=folder)
     stats: dict = {}
-    stats_file = folder / "stats.json"
+    stats_file = folder / dataset_folder.STATS
     if stats_file.is_file():
         try:
             stats = json.loads(stats_file.read_text())

@@ -6,6 +6,8 @@ import numpy as np
 
 from faerec.errors import FaerecError
 
+DEFAULT_PCA_SEED = 2024
+
 # Below this many multiply-adds one BLAS thread finishes in well under a second, and several threads only
 # busy-wait for each other on a shared machine (measured: 2.7 s with 2 threads vs 0.12 s with 1 on 12,101 x 384).
 _SINGLE_THREAD_FLOPS = 1e10

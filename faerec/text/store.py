@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -17,7 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from faerec.data import folder
 from faerec.errors import FaerecError
+from faerec.hashing import array_digest
 from faerec.io import atomic_path, write_json
 from faerec.text.cache import vectors_of
 from faerec.text.encoders.base import EncoderSpec
@@ -39,8 +40,7 @@ def pca_file(dataset_dir: str | Path, fingerprint: str, dim: int) -> Path:
 
 
 def matrix_digest(matrix: np.ndarray) -> str:
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    return hashlib.sha256(str(matrix.shape).encode() + matrix.tobytes()).hexdigest()
+    return array_digest(np.ascontiguousarray(matrix, dtype=np.float32))
 
 
 def canonical_spec(encoder: str) -> str:
@@ -110,7 +110,7 @@ def _resolve(dataset_dir: Path, encoder: str, fingerprint: str | None, what: str
 
 
 def _check_items(dataset_dir: Path, table: np.ndarray, path: Path, encoder: str) -> None:
-    stats_file = dataset_dir / "stats.json"
+    stats_file = dataset_dir / folder.STATS
     if stats_file.is_file():
         n_items = json.loads(stats_file.read_text()).get("items")
         if n_items is not None and int(n_items) != table.shape[0] - 1:

@@ -1,4 +1,4 @@
-"""`faerec train DIR ...` (CONTRACT.md)."""
+"""`faerec train DIR ...` (docs/CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Train with early stopping on validation; writes RUN_DIR/config.json, "
                               "checkpoint.pt, history.jsonl, best.pt and metrics.json.")
     p.add_argument("dataset", metavar="DIR", help="prepared dataset folder (faerec prepare)")
-    p.add_argument("--backbone", help="sasrec (default), fmlp or lru")
-    p.add_argument("--method", help=f"base or faerec (default {DEFAULT_METHOD})")
+    p.add_argument("--backbone", help="a registered backbone (default sasrec; `faerec models` lists them)")
+    p.add_argument("--method", help=f"a registered method (default {DEFAULT_METHOD}; `faerec models` lists them)")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 200; early stopping usually ends first)")
     p.add_argument("--seed", type=int, help="random seed (default 2024)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="history mask of validation and test rankings (default novel: the whole input history "
                    "is masked, a repeat target counts as a miss; repeat: no history masked)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any TrainConfig or ModelConfig field, e.g. --set alpha=0.1 --set gate=false "
+                   help="any TrainConfig or model field, or an option of the chosen backbone or method, e.g. "
+                   "--set alpha=0.1 --set gate=false "
                    "(value read as JSON, else as a string); repeatable")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_run)
@@ -78,28 +79,18 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> dict:
     choose_wait_policy()
+    from faerec.data.folder import read_stats
     from faerec.models import ModelConfig
-    from faerec.train.config import TrainConfig
-    from faerec.train.run import default_run_dir, read_config, train_run
+    from faerec.runs.config import TrainConfig
+    from faerec.runs.folder import default_run_dir, read_config, summary
+    from faerec.train.run import train_run
 
     started = time.perf_counter()
     changes = overrides_from(args)
     cfg = TrainConfig(model=ModelConfig(method=DEFAULT_METHOD)).replace(**changes)
-    run_dir = Path(args.out) if args.out else default_run_dir(args.dataset, cfg)
+    run_dir = Path(args.out) if args.out else default_run_dir(read_stats(args.dataset)["dataset_id"], cfg)
     if args.resume and (run_dir / "config.json").exists():
         _, saved = read_config(run_dir)
         cfg = saved.replace(**changes)  # the saved run is authoritative; explicit flags must agree with it
     result = train_run(args.dataset, cfg, run_dir, resume=args.resume, progress=not args.no_progress)
     return summary(result, time.perf_counter() - started)
-
-
-def summary(metrics: dict, seconds: float) -> dict:
-    """The one-line JSON summary: where the run is and its headline test numbers."""
-    test = metrics["test"]
-    return {
-        "run_dir": metrics["run_dir"], "dataset": metrics["dataset"], "backbone": metrics["backbone"],
-        "method": metrics["method"], "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
-        "test_hr@10": test["overall"]["hr@10"], "test_ndcg@10": test["overall"]["ndcg@10"],
-        "tail_hr@10": test["tail"]["hr@10"], "tail_ndcg@10": test["tail"]["ndcg@10"],
-        "seconds": round(seconds, 2),
-    }

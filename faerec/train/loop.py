@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from faerec.device import autocast
 from faerec.errors import FaerecError
 from faerec.memory import DEFAULT_SLACK_MB, HeapGuard
-from faerec.train.device import autocast
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
 
@@ -50,12 +50,14 @@ def train_epoch(
         for batch, start in enumerate(range(0, len(order), batch_size)):
             rows = order[start : start + batch_size]
             targets = examples.targets[rows]
-            negatives = sampler.sample(examples.users[rows], targets != 0)
+            users = examples.users[rows]
+            negatives = sampler.sample(users, targets != 0)
             inputs = examples.inputs[rows].to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             negatives = negatives.to(device, non_blocking=True)
+            users = users.to(device, non_blocking=True)
             with autocast(device, bf16):
-                loss, parts = model.training_loss(inputs, targets, negatives, epoch)
+                loss, parts = model.training_loss(inputs, targets, negatives, epoch, users=users)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -1,4 +1,4 @@
-"""Uniform negative sampling that never returns an item of the user's training sequence (PROTOCOL.md).
+"""Uniform negative sampling that never returns an item of the user's training sequence (docs/PROTOCOL.md).
 
 Only the *training* part is excluded: excluding the future validation/test items too, as the official code
 does, tells the model something about them and leaks. Membership is tested for a whole batch at once against
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from faerec.data.dataset import Dataset
+from faerec.data.sequences import position_in_user, user_of_entry
 from faerec.errors import FaerecError
-from faerec.train.sequences import position_in_user, user_of_entry
 
 MAX_ROUNDS = 1000  # a safety net only: each round redraws just the collisions
 

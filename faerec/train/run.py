@@ -2,11 +2,11 @@
 
 runs/<run-id>/
   config.json      dataset folder + TrainConfig (model config nested); written first
-  checkpoint.pt    after every epoch, atomically (faerec.train.checkpoint); the only file a resume trusts
+  checkpoint.pt    after every epoch, atomically (faerec.runs.checkpoint); the only file a resume trusts
   history.jsonl    one line per epoch: losses, train/valid seconds, validation metrics; rewritten atomically
                    from the checkpointed history, so it never holds an epoch that a resume will redo
   best.pt          {"epoch", "model"}: the best-validation weights, for `faerec evaluate`
-  metrics.json     CONTRACT.md; written last
+  metrics.json     docs/CONTRACT.md; written last
 A run killed at any point and started again with ``resume=True`` redoes at most the unfinished epoch and, on
 CPU, ends with exactly the metrics of an uninterrupted run (tests/train).
 """
@@ -25,42 +25,23 @@ import torch
 
 from faerec import __version__
 from faerec.data.dataset import Dataset
+from faerec.device import describe, resolve_device
 from faerec.errors import FaerecError
-from faerec.eval.document import METRICS, metrics_document, peak_memory_mb
+from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.io import write_json, write_text
-from faerec.train import checkpoint
-from faerec.train.config import TrainConfig, run_id
-from faerec.train.device import describe, resolve_device
+from faerec.runs import checkpoint, folder
+from faerec.runs.config import TrainConfig
+from faerec.runs.modelling import check_embeddings, model_for, text_tables
 from faerec.train.loop import EarlyStopping, train_epoch
-from faerec.train.modelling import model_for
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
-
-CONFIG = "config.json"
-HISTORY = "history.jsonl"
-
-
-def default_run_dir(dataset_dir: str | Path, cfg: TrainConfig, root: str | Path = "runs") -> Path:
-    return Path(root) / run_id(Dataset.load(dataset_dir).name, cfg)
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def read_config(run_dir: Path) -> tuple[Path, TrainConfig]:
-    """(dataset folder, TrainConfig) saved in ``run_dir``/config.json."""
-    path = run_dir / CONFIG
-    try:
-        saved = json.loads(path.read_text())
-        return Path(saved["dataset_dir"]), TrainConfig.from_dict(saved["train"])
-    except FileNotFoundError:
-        raise FaerecError("no config.json: not a training run folder", path=run_dir) from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise FaerecError(f"unreadable run config ({type(exc).__name__}: {exc})", path=path) from None
 
 
 def train_run(
@@ -73,24 +54,28 @@ def train_run(
     """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
     wall_start = time.perf_counter()
     dataset = Dataset.load(dataset_dir)
-    run_dir = Path(out_dir) if out_dir is not None else Path("runs") / run_id(dataset.name, cfg)
+    run_dir = Path(out_dir) if out_dir is not None else folder.default_run_dir(dataset.name, cfg)
     ckpt_path = run_dir / checkpoint.CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise FaerecError("this run folder already holds a checkpoint; resume it (--resume) or choose another "
                           "--out", path=run_dir)
-    if resume and (run_dir / CONFIG).exists():
-        _, saved = read_config(run_dir)
+    tables = text_tables(dataset, cfg)
+    embeddings = tables.record if tables is not None else None
+    if resume and (run_dir / folder.CONFIG).exists():
+        _, saved = folder.read_config(run_dir)
         changed = saved.differences(cfg)
         if changed:
             raise FaerecError(f"cannot resume with a different configuration (changed: {', '.join(changed)})",
-                              path=run_dir / CONFIG)
-    write_json(run_dir / CONFIG, {"dataset_dir": str(Path(dataset_dir).resolve()), "dataset": dataset.name,
-                                  "faerec_version": __version__, "train": cfg.to_dict()})
+                              path=run_dir / folder.CONFIG)
+        check_embeddings(folder.recorded_embeddings(run_dir), tables, run_dir)
+    write_json(run_dir / folder.CONFIG, {"dataset_dir": str(Path(dataset_dir).resolve()), "dataset": dataset.name,
+                                         "faerec_version": __version__, "train": cfg.to_dict(),
+                                         "embeddings": embeddings})
 
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data_generator = torch.Generator().manual_seed(cfg.seed)
-    model = model_for(dataset, cfg).to(device)
+    model = model_for(dataset, cfg, tables).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
                                  weight_decay=cfg.weight_decay)
     examples = TrainingExamples.build(dataset, cfg.model.max_len)
@@ -167,7 +152,7 @@ def train_run(
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, stopping.best_epoch,
                            len(history), valid, test, timing, describe(device), peak_memory_mb(device),
                            stop_reason)
-    write_json(run_dir / METRICS, doc)
+    write_json(run_dir / folder.METRICS, doc)
     return {**doc, "run_dir": str(run_dir)}
 
 
@@ -181,4 +166,4 @@ def _report_epoch(record: dict[str, Any], stopping: EarlyStopping, metric: str) 
 
 
 def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    write_text(run_dir / HISTORY, "".join(json.dumps(r, default=float) + "\n" for r in history))
+    write_text(run_dir / folder.HISTORY, "".join(json.dumps(r, default=float) + "\n" for r in history))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from faerec.cli import build_parser, main
-from faerec.stack import StackConfig, down
+from faerec.cli import build_parser
 from flows import keys
+from flows.cli import FLOW_COMMANDS, main
+from flows.stack import StackConfig, down
 
 
 def test_pipeline_help_states_defaults(capsys):
@@ -18,7 +19,7 @@ def test_pipeline_help_states_defaults(capsys):
         main(["pipeline", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "bundled sample" in text and "MiniLM" in text and "ephemeral mode" in text
-    args = build_parser().parse_args(["pipeline"])
+    args = build_parser(FLOW_COMMANDS).parse_args(["pipeline"])
     assert args.sources == [] and args.methods == ["base", "faerec"] and args.backbones == ["sasrec"]
 
 
@@ -27,7 +28,7 @@ def test_pipeline_rejects_bad_settings_in_one_line(capsys):
     assert main(["pipeline", "--backbone", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("faerec pipeline: error: invalid pipeline settings: epochs")
-    assert "unknown backbone(s) ['nope']" in err[1]
+    assert "backbones.0: Input should be" in err[1] and "'sasrec'" in err[1]  # the registered names
 
 
 def test_pipeline_names_an_unreachable_server(capsys, monkeypatch):
@@ -66,7 +67,7 @@ def test_stop_group_ends_a_process_and_its_children(tmp_path: Path):
     import signal
     import sys
 
-    from faerec import processes
+    from flows import processes
 
     # a parent that ignores the first SIGTERM (like a Prefect worker) and has a child of its own
     script = ("import signal, subprocess, sys, time\n"

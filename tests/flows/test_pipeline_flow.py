@@ -55,10 +55,14 @@ def test_pipeline_runs_caches_and_publishes(tiny_catalogue: Path, flow_root: Pat
     assert "Impr. faerec vs base" in report and "Tail-Coverage@10" in report
     assert Path(out["report_files"]["plot:tiny-u5i5"]).read_bytes()[:4] == b"\x89PNG"
 
+    # Each run is evaluated once, by training itself: no separate evaluate task
+    first_states = _task_states(state.state_details.flow_run_id)
+    assert sorted(name.split()[0] for name, _ in first_states) == ["embed", "prepare", "train", "train"]
+
     # A repeated run skips every stage: all four come from the task cache.
     again = faerec_pipeline(config=params, return_state=True)
     states = _task_states(again.state_details.flow_run_id)
-    assert len(states) == 6 and {state for _, state in states} == {"Cached"}, states
+    assert len(states) == 4 and {state for _, state in states} == {"Cached"}, states
     assert again.result()["runs"][1]["test"] == out["runs"][1]["test"]
     assert again.result()["embeddings"][0]["stage"] == "cached" and out["embeddings"][0]["stage"] == "ran"
 
@@ -69,7 +73,7 @@ def test_pipeline_runs_caches_and_publishes(tiny_catalogue: Path, flow_root: Pat
     # the cached result is read first, found stale, and the stage runs again
     assert [s for name, s in states if name.startswith("prepare ")] == ["Cached", "Completed"], states
     assert [s for name, s in states if name.startswith("embed ")] == ["Cached", "Completed"], states
-    assert all(s == "Cached" for name, s in states if name.startswith(("train ", "evaluate "))), states
+    assert all(s == "Cached" for name, s in states if name.startswith("train ")), states
     assert third.result()["embeddings"][0]["embedded"] == 0  # the content-addressed cache still has them
     assert (Path(out["datasets"][0]["path"]) / "stats.json").exists()
 

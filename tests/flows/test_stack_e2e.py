@@ -1,4 +1,4 @@
-"""End to end through a real Prefect server and workers on loopback, started and stopped by faerec.stack.
+"""End to end through a real Prefect server and workers on loopback, started and stopped by flows.stack.
 
 One stack for the whole test (starting a server costs tens of seconds): deploy prefect.yaml, run
 `prefect deployment run faerec/full-pipeline` and wait for Completed, list its artifacts through the API and
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from faerec.stack import GPU_POOL, PIPELINE_POOL, StackConfig, StackState, down, stack_env, up
+from flows.stack import GPU_POOL, PIPELINE_POOL, StackConfig, StackState, down, stack_env, up
 
 pytestmark = pytest.mark.e2e
 TINY = {"epochs": 1, "patience": 1}

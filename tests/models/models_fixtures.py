@@ -19,11 +19,18 @@ def make_world():
     return llm, counts
 
 
+def world_dataset():
+    """80 users over the world's items, for methods that read users' sequences (e.g. LLM-ESR)."""
+    from builders import dataset_from_sequences, markov_sequences
+
+    return dataset_from_sequences(markov_sequences(80, N_ITEMS, seed=3), N_ITEMS)
+
+
 def make_model(world, seed: int = 0, **overrides):
     llm, counts = world
-    fields = {"hidden": 16, "layers": 2, "heads": 2, "max_len": 12, "dropout": 0.2, **overrides}
+    fields = {"hidden": 16, "layers": 2, "max_len": 12, "dropout": 0.2, **overrides}
     torch.manual_seed(seed)
-    return build_model(ModelConfig(**fields), N_ITEMS, llm, None, counts)
+    return build_model(ModelConfig.create(**fields), N_ITEMS, llm, None, counts, world_dataset())
 
 
 def left_padded(lengths: list[int], length: int, seed: int = 0) -> torch.Tensor:

@@ -130,7 +130,7 @@ def test_faerec_requires_llm_table_and_checks_shapes(world):
 
 
 def test_config_is_json_round_trippable_and_validated():
-    cfg = ModelConfig(backbone="lru", method="faerec", gate=False, train_targets="fused")
+    cfg = ModelConfig.create(backbone="lru", method="faerec", gate=False, train_targets="fused")
     saved = json.loads(json.dumps(dataclasses.asdict(cfg)))
     assert ModelConfig.from_dict(saved) == cfg
     with pytest.raises(FaerecError, match="unknown backbone"):
@@ -138,7 +138,7 @@ def test_config_is_json_round_trippable_and_validated():
     with pytest.raises(FaerecError, match="unknown field"):
         ModelConfig.from_dict({**saved, "colour": "red"})
     with pytest.raises(FaerecError, match="divisible"):
-        ModelConfig(hidden=10, heads=3)
+        ModelConfig.create(hidden=10, heads=3)
 
 
 def test_checkpoint_holds_parameters_not_the_frozen_tables(world):
@@ -176,7 +176,7 @@ def test_dropout_keeps_the_right_share_and_rescales():
 def test_row_gathers_have_a_reproducible_gradient_with_several_threads():
     """FAERec gathers item rows by an index with repeats; plain indexing accumulates their gradient with atomic
     adds on a multi-threaded CPU (run-to-run differences in the last bits), rows_at must not."""
-    from faerec.models.embedders.fusion import rows_at
+    from faerec.models.methods.faerec import rows_at
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -152,7 +152,6 @@ def test_cost_estimate_is_logged_and_max_cost_refuses_before_sending(stub, make_
 
 def test_missing_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setattr(openai_api, "prefect_secret", lambda name: None)
     enc = build_encoder("openai?base_url=http://127.0.0.1:9/v1")
     with pytest.raises(FaerecError, match="OPENAI_API_KEY"):
         enc.encode(["x"])
@@ -160,6 +159,8 @@ def test_missing_key_is_a_clear_error(monkeypatch):
 
 def test_prefect_secret_block_is_used_only_when_the_variable_is_unset(stub, monkeypatch):
     from prefect.blocks import system
+
+    from flows.secrets import prefect_secret
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     loaded = []
@@ -173,10 +174,17 @@ def test_prefect_secret_block_is_used_only_when_the_variable_is_unset(stub, monk
         return FakeBlock()
 
     monkeypatch.setattr(system.Secret, "load", fake_load)
-    _encoder(stub).encode(["x"])
+    enc = _encoder(stub)
+    with pytest.raises(FaerecError, match="OPENAI_API_KEY"):  # the library alone never asks Prefect
+        enc.encode(["x"])
+    assert loaded == []
+    enc.secret_lookup = prefect_secret  # what flows.tasks.embed_task passes in
+    enc.encode(["x"])
     assert loaded == ["openai-api-key"] and stub.requests[-1].authorization == "Bearer sk-from-block"
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    _encoder(stub).encode(["y"])
+    again = _encoder(stub)
+    again.secret_lookup = prefect_secret
+    again.encode(["y"])
     assert loaded == ["openai-api-key"] and stub.requests[-1].authorization == f"Bearer {KEY}"
 
 

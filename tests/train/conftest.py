@@ -8,38 +8,8 @@ import types
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
-
-from faerec.data.split import popularity, with_split
-
-
-def write_processed(folder: Path, sequences: list[list[int]], n_items: int, dataset_id: str = "tiny") -> Path:
-    """A processed dataset folder in the format `faerec prepare` writes (the files Dataset.load reads)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    users = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences]).astype(np.int32)
-    items = np.concatenate([np.asarray(s) for s in sequences]).astype(np.int32)
-    timestamps = np.concatenate([np.arange(len(s)) for s in sequences]).astype(np.int64)
-    log = pl.DataFrame({"user_idx": users, "item_idx": items, "timestamp": timestamps})
-    log.write_parquet(folder / "interactions.parquet")
-    popularity(with_split(log), n_items).write_parquet(folder / "popularity.parquet")
-    stats = {"users": len(sequences), "items": n_items, "interactions": len(items), "dataset_id": dataset_id}
-    (folder / "stats.json").write_text(json.dumps(stats))
-    return folder
-
-
-def markov_sequences(n_users: int, n_items: int, seed: int, length: tuple[int, int] = (4, 16)) -> list[list[int]]:
-    """Sequences with learnable structure: the next item is usually item + 1 (mod n), sometimes random."""
-    rng = np.random.default_rng(seed)
-    sequences = []
-    for _ in range(n_users):
-        n = int(rng.integers(*length))
-        seq = [int(rng.integers(1, n_items + 1))]
-        for _ in range(n - 1):
-            nxt = seq[-1] % n_items + 1 if rng.random() < 0.8 else int(rng.integers(1, n_items + 1))
-            seq.append(nxt)
-        sequences.append(seq)
-    return sequences
+from builders import markov_sequences, write_processed
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from faerec.data.dataset import Dataset
+from faerec.data.sequences import left_padded_windows
 from faerec.train.negatives import NegativeSampler
-from faerec.train.sequences import TrainingExamples, left_padded_windows
+from faerec.train.sequences import TrainingExamples
 
 
 def test_left_padded_windows():

@@ -11,15 +11,15 @@ from faerec.cli import main as cli_main
 from faerec.errors import FaerecError
 from faerec.eval.run import evaluate_run
 from faerec.models import ModelConfig
+from faerec.runs.config import TrainConfig
 from faerec.train import loop, run
-from faerec.train.config import TrainConfig
 from faerec.train.loop import EarlyStopping
 
 VOLATILE = ("timing", "memory", "run_dir")
 
 
 def small_config(method: str = "faerec", **changes) -> TrainConfig:
-    model = ModelConfig(backbone="sasrec", method=method, hidden=16, layers=1, heads=1, max_len=8)
+    model = ModelConfig.create(backbone="sasrec", method=method, hidden=16, layers=1, heads=1, max_len=8)
     return TrainConfig(model=model, epochs=5, patience=50, batch_size=32, device="cpu").replace(**changes)
 
 
@@ -127,7 +127,7 @@ def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
     assert summary["run_dir"] == str(out) and summary["epochs_run"] == 2 and summary["method"] == "base"
     trained = json.loads((out / "metrics.json").read_text())
     saved = json.loads((out / "config.json").read_text())["train"]
-    assert saved["model"]["heads"] == 1 and saved["batch_size"] == 64
+    assert saved["model"]["backbone_options"]["heads"] == 1 and saved["batch_size"] == 64
 
     assert cli_main(["evaluate", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -11,8 +11,8 @@ import pytest
 from faerec.data.dataset import Dataset
 from faerec.eval.evaluator import Evaluator
 from faerec.models import ModelConfig
-from faerec.train.config import TrainConfig
-from faerec.train.modelling import model_for
+from faerec.runs.config import TrainConfig
+from faerec.runs.modelling import model_for
 from faerec.train.run import seed_everything, train_run
 
 
@@ -26,7 +26,7 @@ def untrained_valid_ndcg(dataset_dir, cfg: TrainConfig) -> float:
 def test_faerec_learns_on_the_sample_fast(prepared_sample, tmp_path, fake_store):
     # one epoch of a small model at a higher learning rate, to stay fast (random LLM vectors carry no
     # semantics, so all the learning here is collaborative)
-    cfg = TrainConfig(model=ModelConfig(method="faerec", hidden=32, layers=1, heads=1, max_len=20),
+    cfg = TrainConfig(model=ModelConfig.create(method="faerec", hidden=32, layers=1, heads=1, max_len=20),
                       epochs=1, lr=5e-3, batch_size=512, device="cpu", eval_batch_size=2048)
     before = untrained_valid_ndcg(prepared_sample, cfg)
     result = train_run(prepared_sample, cfg, tmp_path / "run", progress=False)

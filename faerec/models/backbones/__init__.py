@@ -1,6 +1,10 @@
-"""Sequence encoders sharing one interface (``Backbone``), registered by name in ``BACKBONES``."""
+"""Sequence encoders sharing one interface (``Backbone``), each registered by name in
+faerec.models.registry.BACKBONES. Every module in this folder is imported here, so a new backbone is one new
+module (docs/ARCHITECTURE.md)."""
 
-from faerec.models.backbones import fmlp, lru, sasrec  # noqa: F401  (importing registers them)
-from faerec.models.backbones.base import BACKBONES, Backbone, register_backbone
+from faerec.models.backbones.base import Backbone, LearnedPositions
+from faerec.models.discovery import import_all
 
-__all__ = ["BACKBONES", "Backbone", "register_backbone"]
+MODULES = import_all(__name__, __path__, skip=("base",))
+
+__all__ = ["Backbone", "LearnedPositions"]

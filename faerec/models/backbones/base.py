@@ -1,6 +1,6 @@
 """The backbone contract: a sequence encoder that owns its positional handling, and nothing of the item side.
 
-An item embedder (faerec.models.embedders) turns item ids into vectors; it calls ``embed_positions`` on each
+An item embedder (faerec.models.item_side) turns item ids into vectors; it calls ``embed_positions`` on each
 item stream it has (one for the base method, two for FAERec's gate), fuses them, and hands the fused
 sequence to ``encode``. So "FAERec on backbone X" needs no fusion code in X.
 
@@ -20,19 +20,6 @@ from faerec.models.layers import SeqLayout
 
 if TYPE_CHECKING:
     from faerec.models.config import ModelConfig
-
-BACKBONES: dict[str, type[Backbone]] = {}
-
-
-def register_backbone(name: str):
-    """Class decorator: make a backbone available as ``ModelConfig(backbone=name)``."""
-
-    def add(cls: type[Backbone]) -> type[Backbone]:
-        BACKBONES[name] = cls
-        return cls
-
-    return add
-
 
 class Backbone(nn.Module):
     """Works on the packed real tokens of a batch (see ``SeqLayout``): [N, D] in, [N, D] out."""

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from faerec.models.backbones.base import Backbone, LearnedPositions, register_backbone
-from faerec.models.config import ModelConfig
+from faerec.models.backbones.base import Backbone, LearnedPositions
+from faerec.models.registry import register_backbone
+
+if TYPE_CHECKING:
+    from faerec.models.config import ModelConfig
 from faerec.models.layers import Dropout, PostNormBlock, SeqLayout, init_normal_
 
 

@@ -20,15 +20,31 @@ and precede every real item (left padding), so no state leaks from them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faerec.models.backbones.base import Backbone, register_backbone
-from faerec.models.config import ModelConfig
+from faerec.errors import FaerecError
+from faerec.models.backbones.base import Backbone
 from faerec.models.layers import Dropout, PostNormBlock, SeqLayout, init_normal_
+from faerec.models.registry import register_backbone
+
+if TYPE_CHECKING:
+    from faerec.models.config import ModelConfig
+
+
+@dataclass
+class LruOptions:
+    lru_r_min: float = 0.8  # ring initialisation of |lambda|
+    lru_r_max: float = 0.99
+
+    def check(self, cfg: ModelConfig) -> None:
+        if not 0.0 < self.lru_r_min < self.lru_r_max < 1.0:
+            raise FaerecError("lru: need 0 < lru_r_min < lru_r_max < 1")
 
 
 def diagonal_scan(u: torch.Tensor, log_lambda: torch.Tensor) -> torch.Tensor:
@@ -68,13 +84,13 @@ class LinearRecurrentUnit(nn.Module):
         return self.out_proj(layout.mix(u, self._recur, 2 * self.state))
 
 
-@register_backbone("lru")
+@register_backbone("lru", options=LruOptions)
 class LRURec(Backbone):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         self.embed_dropout = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            PostNormBlock(LinearRecurrentUnit(cfg.hidden, cfg.lru_r_min, cfg.lru_r_max), cfg.hidden, cfg.dropout,
+            PostNormBlock(LinearRecurrentUnit(cfg.hidden, cfg.backbone_options.lru_r_min, cfg.backbone_options.lru_r_max), cfg.hidden, cfg.dropout,
                           cfg.layer_norm_eps, inner_dropout=True)
             for _ in range(cfg.layers))
         self.apply(partial(init_normal_, std=cfg.init_std))  # leaves nu/theta/gamma (plain Parameters) alone

@@ -9,15 +9,30 @@ row never produces an all-masked softmax (no NaN); padding queries are zero vect
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faerec.models.backbones.base import Backbone, LearnedPositions, register_backbone
-from faerec.models.config import ModelConfig
+from faerec.errors import FaerecError
+from faerec.models.backbones.base import Backbone, LearnedPositions
 from faerec.models.layers import Dropout, GridBucket, PointwiseFeedForward, SeqLayout, init_normal_
+from faerec.models.registry import register_backbone
+
+if TYPE_CHECKING:
+    from faerec.models.config import ModelConfig
+
+
+@dataclass
+class SasrecOptions:
+    heads: int = 2  # attention heads
+
+    def check(self, cfg: ModelConfig) -> None:
+        if self.heads < 1 or cfg.hidden % self.heads:
+            raise FaerecError(f"sasrec: hidden ({cfg.hidden}) must be divisible by heads ({self.heads})")
 
 
 def causal_attention_mask(real: torch.Tensor) -> torch.Tensor:
@@ -43,7 +58,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.
 class SelfAttentionBlock(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.heads = cfg.heads
+        self.heads = cfg.backbone_options.heads
         self.attn_dropout = Dropout(cfg.dropout)
         self.attn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
         self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
@@ -65,7 +80,7 @@ class SelfAttentionBlock(nn.Module):
         return tokens + self.dropout(self.ffn(self.ffn_norm(tokens)))
 
 
-@register_backbone("sasrec")
+@register_backbone("sasrec", options=SasrecOptions)
 class SASRec(Backbone):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -122,6 +122,9 @@ class Encoder(ABC):
 
     spec: EncoderSpec
     batch_size: int
+    # name -> secret value, provided by an orchestrator (the flows pass Prefect Secret blocks); encoders that
+    # need a credential consult it after the environment. The library itself never looks secrets up elsewhere.
+    secret_lookup: Callable[[str], str | None] | None = None
 
     @property
     @abstractmethod
@@ -156,3 +159,17 @@ def resolve_precision(precision: str | None, device_type: str, bf16_supported: b
     if precision == "auto":
         return "bf16" if device_type == "cuda" and bf16_supported else "fp32"
     return precision
+
+
+def pick_precision(precision: str | None, device: str) -> str:
+    """The precision for a local encoder on ``device`` (resolve_precision with the device's bf16 support)."""
+    from faerec.device import cuda_bf16
+
+    return resolve_precision(precision, device.split(":")[0], cuda_bf16(device))
+
+
+def pick_device(requested: str | None) -> str:
+    """The torch device name for a local encoder ("auto": CUDA when available)."""
+    from faerec.device import resolve_device
+
+    return str(resolve_device(requested))

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from faerec.errors import FaerecError
-from faerec.text.encoders.base import Encoder, EncoderSpec, OptionReader
-from faerec.text.encoders.device import pick_device, pick_precision
+from faerec.text.encoders.base import Encoder, EncoderSpec, OptionReader, pick_device, pick_precision
 from faerec.text.fingerprint import FileDigests
 
 DEFAULT_BATCH_SIZE = 8

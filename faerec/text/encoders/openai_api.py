@@ -9,8 +9,9 @@ Every request is retried with exponential backoff and jitter on 429, 5xx, timeou
 malformed answers, honouring Retry-After; a request that still fails stops the job with an error (what was
 already embedded stays in the cache), so no item is ever silently dropped. A 400 on a multi-input request is
 split in halves, to isolate the one input the server rejects.
-The key comes from OPENAI_API_KEY or, when that is unset, the Prefect Secret block "openai-api-key"; it is
-read only when a request is about to be sent and never logged, fingerprinted or returned.
+The key comes from OPENAI_API_KEY or, when that is unset, from the encoder's ``secret_lookup`` under the name
+"openai-api-key" (the flows pass a Prefect Secret block lookup); it is read only when a request is about to
+be sent and never logged, fingerprinted or returned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,30 +48,16 @@ class _Fatal(Exception):
     pass
 
 
-def api_key() -> str:
+def api_key(secret_lookup: Callable[[str], str | None] | None = None) -> str:
     key = os.environ.get("OPENAI_API_KEY")
     if key:
         return key
-    key = prefect_secret(SECRET_BLOCK)
+    key = secret_lookup(SECRET_BLOCK) if secret_lookup is not None else None
     if key:
         return key
     raise FaerecError(
-        f"no OpenAI API key: set OPENAI_API_KEY or create a Prefect Secret block named {SECRET_BLOCK!r}"
+        f"no OpenAI API key: set OPENAI_API_KEY (or, under Prefect, create a Secret block named {SECRET_BLOCK!r})"
     )
-
-
-def prefect_secret(name: str) -> str | None:
-    """The value of a Prefect Secret block, or None when Prefect, its API or the block is unavailable."""
-    try:
-        from prefect.blocks.system import Secret
-    except Exception:
-        return None
-    try:
-        value = Secret.load(name).get()
-    except Exception as exc:
-        log.info("no Prefect Secret block %r (%s)", name, type(exc).__name__)
-        return None
-    return str(value) if value else None
 
 
 def public_endpoint(url: str) -> str:
@@ -154,7 +141,7 @@ class OpenAIEncoder(Encoder):
             import openai
 
             self._client = openai.OpenAI(
-                api_key=api_key(), base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+                api_key=api_key(self.secret_lookup), base_url=self.base_url, max_retries=0, timeout=self.timeout_s
             )
         return self._client
 

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from faerec.device import autocast
 from faerec.errors import FaerecError
-from faerec.text.encoders.base import Encoder, EncoderSpec, OptionReader, resolve_precision
-from faerec.text.encoders.device import autocast, pick_device, pick_precision
+from faerec.text.encoders.base import (
+    Encoder,
+    EncoderSpec,
+    OptionReader,
+    pick_device,
+    pick_precision,
+    resolve_precision,
+)
 from faerec.text.fingerprint import FileDigests
 
 DEFAULT_BATCH_SIZE = 32
@@ -106,7 +113,7 @@ class SentenceTransformerEncoder(Encoder):
         import torch
 
         model = self._load()
-        with torch.inference_mode(), autocast(self._device, self.precision):
+        with torch.inference_mode(), autocast(self._device, self.precision == "bf16"):
             vectors = model.encode(
                 list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
             )

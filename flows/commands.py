@@ -24,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cached, so a repeated run only redoes what changed.")
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="registered sources or catalogue folders")
     p.add_argument("--encoder", default="minilm", help="minilm | openai:<model> | st:<path-or-name> | hf:<path>")
-    p.add_argument("--backbone", nargs="+", dest="backbones", default=["sasrec"], metavar="NAME")
-    p.add_argument("--method", nargs="+", dest="methods", default=["base", "faerec"], choices=["base", "faerec"])
+    p.add_argument("--backbone", nargs="+", dest="backbones", default=["sasrec"], metavar="NAME",
+                   help="registered backbones (`faerec models` lists them; default sasrec)")
+    p.add_argument("--method", nargs="+", dest="methods", default=["base", "faerec"], metavar="NAME",
+                   help="registered methods (`faerec models`; default base faerec); text methods are embedded first")
     p.add_argument("--epochs", type=int, default=PIPELINE_EPOCHS, help="upper bound (default %(default)s)")
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--seed", type=int, default=2024)
@@ -33,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-user-interactions", type=int, default=5)
     p.add_argument("--min-item-interactions", type=int, default=5)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--protocol", choices=["novel", "repeat"], default="novel",
+                   help="history mask of every ranking (default novel; docs/PROTOCOL.md)")
     p.add_argument("--train-on", choices=["local", "gpu-pool"], default="local",
                    help="gpu-pool: hand training to the `faerec-train/train` deployment (needs a server)")
     p.set_defaults(func=run_pipeline)
@@ -76,13 +80,13 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             datasets=args.sources or [SAMPLE_SOURCE], encoder=args.encoder, backbones=args.backbones,
             methods=args.methods, epochs=args.epochs, patience=args.patience, seed=args.seed, hidden=args.hidden,
             min_user_interactions=args.min_user_interactions, min_item_interactions=args.min_item_interactions,
-            device=args.device, train_on=args.train_on)
+            device=args.device, train_on=args.train_on, eval_protocol=args.protocol)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise FaerecError(f"invalid pipeline settings: {problems}") from None
     api_url = _api_url()
     if api_url:
-        from faerec.stack import healthy
+        from flows.stack import healthy
 
         if not healthy(api_url):
             raise FaerecError(f"PREFECT_API_URL={api_url} does not answer; start it with `faerec serve`, or unset "
@@ -116,7 +120,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_serve(args: argparse.Namespace) -> dict[str, Any]:
-    from faerec.stack import GPU_POOL, PIPELINE_POOL, StackConfig, up
+    from flows.stack import GPU_POOL, PIPELINE_POOL, StackConfig, up
 
     workers = (PIPELINE_POOL, GPU_POOL) if args.gpu_worker else (PIPELINE_POOL,)
     summary = up(StackConfig(host=args.host, port=args.port, workers=workers, deploy=not args.no_deploy,
@@ -129,7 +133,7 @@ def run_serve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_stop(args: argparse.Namespace) -> dict[str, Any]:
-    from faerec.stack import StackConfig, down
+    from flows.stack import StackConfig, down
 
     return down(StackConfig())
 

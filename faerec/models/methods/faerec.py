@@ -1,4 +1,4 @@
-"""FAERec's item embedder (paper section 4; PROTOCOL.md "FAERec details"): PCA-initialised ID embeddings, a
+"""FAERec's item embedder (paper section 4; docs/PROTOCOL.md "FAERec details"): PCA-initialised ID embeddings, a
 frozen LLM table with a trainable 2-layer projection, the dimension-wise gate, and the dual-level alignment.
 
 Per training batch the LLM projection runs ONCE on the distinct items the batch touches (input, positive and
@@ -15,16 +15,57 @@ Inference item table (paper 4.3, equal-weight fusion): LN(ID + projected LLM) wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from faerec.errors import FaerecError
-from faerec.models.backbones import Backbone
-from faerec.models.config import ModelConfig
-from faerec.models.embedders.base import ItemEmbedder, TrainingTerms, register_embedder
+from faerec.models.backbones.base import Backbone
+from faerec.models.item_side import ItemEmbedder, SequentialModel, TrainingTerms
 from faerec.models.layers import Dropout, SeqLayout
 from faerec.models.losses import curriculum_weights, feature_alignment, item_infonce
 from faerec.models.pca import pca_scores
+from faerec.models.registry import register_method
+
+if TYPE_CHECKING:
+    from faerec.models.config import ModelConfig
+
+TRAIN_TARGETS = ("id", "fused")
+
+
+@dataclass
+class FaerecOptions:
+    alpha: float = 0.2  # weight of the alignment loss (paper eq. 14)
+    temperature: float = 0.05  # InfoNCE temperature (eq. 5)
+    bt_lambda: float = 0.005  # Barlow Twins off-diagonal weight (eq. 9)
+    w_min: float = 0.9  # curriculum bounds and period (eq. 11)
+    w_max: float = 1.0
+    period: float = 30.0
+    fixed_w_item: float = 0.5  # w_item when curriculum=False (ablation "w/o CLS"); w_feat = 1 - w_item
+    llm_dropout: float = 0.3  # dropout inside the LLM projection MLP
+    gate_dropout: float = 0.1  # dropout inside the gate MLP
+    # ablation switches (paper table 3)
+    gate: bool = True  # AGF; False: equal-weight fusion (g = 1/2)
+    item_align: bool = True  # ILA
+    feat_align: bool = True  # FLA
+    curriculum: bool = True  # CLS; False: fixed weights (fixed_w_item, 1 - fixed_w_item)
+    pop_grouping: bool = True  # PG; False: one Barlow Twins term over all batch items
+    # which item representation the training logits use: "id" (the authors' code) or "fused" (the inference
+    # representation LayerNorm(ID + projected LLM))
+    train_targets: str = "id"
+
+    def check(self, cfg: ModelConfig) -> None:
+        if self.train_targets not in TRAIN_TARGETS:
+            raise FaerecError(f"faerec: train_targets must be one of {list(TRAIN_TARGETS)}, not {self.train_targets!r}")
+        for name in ("llm_dropout", "gate_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise FaerecError(f"faerec: {name} must be in [0, 1), got {getattr(self, name)}")
+        if self.temperature <= 0 or self.period <= 0:
+            raise FaerecError("faerec: temperature and period must be > 0")
+        if not 0.0 <= self.w_min <= self.w_max <= 1.0 or not 0.0 <= self.fixed_w_item <= 1.0:
+            raise FaerecError("faerec: need 0 <= w_min <= w_max <= 1 and 0 <= fixed_w_item <= 1")
 
 
 def rows_at(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -64,7 +105,6 @@ class DimensionGate(nn.Module):
         return torch.sigmoid(self.net(torch.cat([id_tokens, llm_tokens], dim=-1)))
 
 
-@register_embedder("faerec")
 class FaerecItemEmbedder(ItemEmbedder):
     def __init__(
         self,
@@ -75,11 +115,13 @@ class FaerecItemEmbedder(ItemEmbedder):
         train_count: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
+        options = cfg.method_options
         if llm_table is None:
             raise FaerecError("method 'faerec' needs the LLM item embeddings (run `faerec embed` first)")
         if train_count is None:
             raise FaerecError("method 'faerec' needs the training popularity of every item (train_count)")
         self.cfg = cfg
+        self.options = options
         if pca_init is None:
             pca_init = pca_scores(llm_table, cfg.hidden)
         self.id_embedding = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=0)
@@ -92,8 +134,8 @@ class FaerecItemEmbedder(ItemEmbedder):
         with torch.no_grad():
             self.llm_table[0].zero_()
         self.register_buffer("popularity", train_count.long().clone(), persistent=False)
-        self.projection = LLMProjection(llm_table.shape[1], cfg.hidden, cfg.llm_dropout)
-        self.gate = DimensionGate(cfg.hidden, cfg.gate_dropout) if cfg.gate else None
+        self.projection = LLMProjection(llm_table.shape[1], cfg.hidden, options.llm_dropout)
+        self.gate = DimensionGate(cfg.hidden, options.gate_dropout) if options.gate else None
         self.fusion_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
 
     # --- sequence side --------------------------------------------------------------------------------
@@ -127,13 +169,13 @@ class FaerecItemEmbedder(ItemEmbedder):
 
     # --- training ---------------------------------------------------------------------------------------
     def alignment_weights(self, epoch: int) -> tuple[float, float]:
-        cfg = self.cfg
+        cfg = self.options
         if cfg.curriculum:
             return curriculum_weights(epoch, cfg.w_min, cfg.w_max, cfg.period)
         return cfg.fixed_w_item, 1.0 - cfg.fixed_w_item
 
     def training_terms(self, input_ids, layout, pos_ids, neg_ids, backbone, epoch) -> TrainingTerms:
-        cfg = self.cfg
+        cfg = self.options
         input_tokens = layout.tokens_of(input_ids)
         n_in, n_pos = input_tokens.numel(), pos_ids.numel()
         distinct, inverse = torch.unique(torch.cat([input_tokens, pos_ids, neg_ids]), return_inverse=True)
@@ -170,3 +212,12 @@ class FaerecItemEmbedder(ItemEmbedder):
             parts={"item_align": item_loss, "feat_align": feat_loss,
                    "w_item": zero + w_item, "w_feat": zero + w_feat},
         )
+
+
+@register_method("faerec", options=FaerecOptions, needs_text=True, scores_new_items=True,
+                 summary="FAERec: gated ID/LLM fusion with item- and feature-level alignment (this paper)")
+def build(cfg, make_backbone, inputs) -> SequentialModel:
+    backbone = make_backbone()
+    embedder = FaerecItemEmbedder(cfg, inputs.n_items, llm_table=inputs.require_text("faerec"),
+                                  pca_init=inputs.pca_init, train_count=inputs.train_count)
+    return SequentialModel(cfg, backbone, embedder)

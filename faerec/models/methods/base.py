@@ -1,19 +1,19 @@
-"""The base method's item side: one trainable ID embedding per item, used both as input and as target."""
+"""The base method: one trainable ID embedding per item, used both as the backbone's input and as the scoring
+target (the backbone's own paper, e.g. SASRec). Uses nothing of the text side."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from faerec.models.backbones import Backbone
-from faerec.models.config import ModelConfig
-from faerec.models.embedders.base import ItemEmbedder, TrainingTerms, register_embedder
+from faerec.models.backbones.base import Backbone
+from faerec.models.item_side import ItemEmbedder, SequentialModel, TrainingTerms
 from faerec.models.layers import SeqLayout
+from faerec.models.registry import register_method
 
 
-@register_embedder("base")
 class IdItemEmbedder(ItemEmbedder):
-    def __init__(self, cfg: ModelConfig, n_items: int, **_: object) -> None:
+    def __init__(self, cfg, n_items: int) -> None:
         super().__init__()
         # padding_idx: row 0 stays zero (it is initialised to zero and never receives a gradient)
         self.id_embedding = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=0)
@@ -36,3 +36,9 @@ class IdItemEmbedder(ItemEmbedder):
 
     def item_table(self) -> torch.Tensor:
         return self.id_embedding.weight
+
+
+@register_method("base", summary="plain ID embeddings (the backbone's own paper)")
+def build(cfg, make_backbone, inputs) -> SequentialModel:
+    backbone = make_backbone()
+    return SequentialModel(cfg, backbone, IdItemEmbedder(cfg, inputs.n_items))

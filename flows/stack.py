@@ -20,9 +20,9 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from faerec import processes
 from faerec.errors import FaerecError
 from faerec.io import write_json
+from flows import processes
 
 PIPELINE_POOL = "faerec-process"
 GPU_POOL = "gpu"

@@ -1,6 +1,6 @@
 """TrainConfig: everything a training run depends on, saved as runs/<run-id>/config.json.
 
-Defaults follow PROTOCOL.md: Adam lr 1e-3, batch 256, early stopping on validation NDCG@20 with patience 10,
+Defaults follow docs/PROTOCOL.md: Adam lr 1e-3, batch 256, early stopping on validation NDCG@20 with patience 10,
 seed 2024, MiniLM embeddings; the model's own defaults (hidden 128, 2 layers, max_len 50, ...) live in
 faerec.models.ModelConfig, nested here as ``model``.
 """
@@ -11,12 +11,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from faerec.device import DEVICES
 from faerec.errors import FaerecError
-from faerec.eval.ranking import PROTOCOLS
 from faerec.models import ModelConfig
 
 SELECT_METRICS = tuple(f"{m}@{k}" for m in ("ndcg", "hr") for k in (5, 10, 20))
-DEVICES = ("auto", "cpu", "cuda")
+
+# history masks of a ranking (docs/PROTOCOL.md, "Masking"); faerec.eval.ranking applies them
+PROTOCOLS = ("novel", "repeat")
 # fields that may change between a run and its resumption without changing the result's meaning
 RESUMABLE_CHANGES = frozenset({"device", "eval_batch_size", "epochs", "patience"})
 
@@ -73,24 +75,17 @@ class TrainConfig:
         return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with top-level and model fields changed (model fields are recognised by name)."""
-        model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+        """A copy with top-level and model fields changed; model fields, backbone options and method options
+        are recognised by name (faerec.models.ModelConfig.with_changes)."""
         own_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
-        unknown = sorted(set(changes) - model_fields - own_fields)
-        if unknown:
-            raise FaerecError(f"unknown setting(s) {unknown}; known: {sorted(model_fields | own_fields)}")
-        model_changes = {k: v for k, v in changes.items() if k in model_fields}
-        top = {k: v for k, v in changes.items() if k not in model_fields}
-        model = dataclasses.replace(self.model, **model_changes) if model_changes else self.model
+        top = {k: v for k, v in changes.items() if k in own_fields}
+        model_changes = {k: v for k, v in changes.items() if k not in own_fields}
+        model = self.model.with_changes(**model_changes) if model_changes else self.model
         return dataclasses.replace(self, model=model, **top)
 
     def differences(self, other: TrainConfig) -> list[str]:
         """Names of fields (model fields as ``model.x``) whose values differ, except resumable ones."""
         mine, theirs = self.to_dict(), other.to_dict()
         diff = [k for k in mine if k != "model" and k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
-        diff += [f"model.{k}" for k in mine["model"] if mine["model"][k] != theirs["model"][k]]
+        diff += [f"model.{k}" for k in mine["model"] if mine["model"][k] != theirs["model"].get(k)]
         return diff
-
-
-def run_id(dataset_id: str, cfg: TrainConfig) -> str:
-    return f"{dataset_id}-{cfg.model.backbone}-{cfg.model.method}-s{cfg.seed}"

@@ -1,6 +1,6 @@
 """Background processes in their own session (process group): start, probe, and stop with the whole group.
 
-The local stack (faerec.stack) runs the Prefect server and workers this way, so stopping a worker also ends
+The local stack (flows.stack) runs the Prefect server and workers this way, so stopping a worker also ends
 the flow-run processes it started, and a stop never touches processes it did not start.
 """
 
