@@ -39,11 +39,6 @@ def embed_key(dataset_dir: str, encoder: str, pca_dim: int) -> str:
                               "encoder": encoder, "pca_dim": pca_dim, "version": __version__})
 
 
-def config_hash(config: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
-    """Hash of a train config dict without the fields in ``ignore`` (those a resumed run may change)."""
-    return digest({k: v for k, v in config.items() if k not in ignore}, length=8)
-
-
 def train_key(dataset_dir: str, config: dict[str, Any], run_dir: str) -> str:
     return "train-" + digest({"dataset": dataset_fingerprints(dataset_dir), "config": config,
                               "run_dir": str(Path(run_dir).resolve()), "version": __version__})

@@ -56,11 +56,14 @@ def test_prepare_key_follows_the_raw_files(tmp_path: Path):
     assert keys.prepare_key(str(tmp_path), 5, 5) not in (first,)
 
 
-def test_config_hash_ignores_resumable_fields():
-    config = {"epochs": 30, "patience": 10, "lr": 0.001, "device": "auto"}
-    resumable = frozenset({"epochs", "patience", "device"})
-    assert keys.config_hash(config, resumable) == keys.config_hash({**config, "epochs": 200}, resumable)
-    assert keys.config_hash(config, resumable) != keys.config_hash({**config, "lr": 0.01}, resumable)
+def test_run_folder_hash_ignores_resumable_fields():
+    from faerec.runs.config import TrainConfig
+    from faerec.runs.folder import config_hash
+
+    cfg = TrainConfig(epochs=30)
+    assert config_hash(cfg) == config_hash(cfg.replace(epochs=200, patience=3, device="cpu"))
+    assert config_hash(cfg) != config_hash(cfg.replace(lr=0.01))
+    assert config_hash(cfg) != config_hash(cfg.replace(alpha=0.1, method="faerec"))
 
 
 def test_stop_group_ends_a_process_and_its_children(tmp_path: Path):
