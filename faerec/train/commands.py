@@ -25,13 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a sequential recommender on a prepared dataset",
                               description="Train with early stopping on validation; writes RUN_DIR/config.json, "
                               "checkpoint.pt, history.jsonl, best.pt and metrics.json.")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `faerec train` (also parsed by faerec.train.ddp, the data-parallel entry)."""
     p.add_argument("dataset", metavar="DIR", help="prepared dataset folder (faerec prepare)")
     p.add_argument("--backbone", help="a registered backbone (default sasrec; `faerec models` lists them)")
     p.add_argument("--method", help=f"a registered method (default {DEFAULT_METHOD}; `faerec models` lists them)")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 200; early stopping usually ends first)")
     p.add_argument("--seed", type=int, help="random seed (default 2024)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
-    p.add_argument("--out", metavar="RUN_DIR", help="default runs/<dataset-id>-<backbone>-<method>-s<seed>")
+    p.add_argument("--out", metavar="RUN_DIR", help="default $FAEREC_RUNS_DIR (else runs)/<dataset-id>-<backbone>-"
+                   "<method>-s<seed>-c<config hash>")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--encoder", help="embeddings to use for FAERec (default minilm)")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for training")
@@ -52,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "--set alpha=0.1 --set gate=false "
                    "(value read as JSON, else as a string); repeatable")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.set_defaults(func=_run)
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -77,20 +83,28 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-def _run(args: argparse.Namespace) -> dict:
-    choose_wait_policy()
+def train_config(args: argparse.Namespace):
+    """(TrainConfig, run folder) the flags describe; on --resume the saved config, with the flags applied."""
     from faerec.data.folder import read_stats
     from faerec.models import ModelConfig
     from faerec.runs.config import TrainConfig
-    from faerec.runs.folder import default_run_dir, read_config, summary
-    from faerec.train.run import train_run
+    from faerec.runs.folder import default_run_dir, read_config
 
-    started = time.perf_counter()
     changes = overrides_from(args)
     cfg = TrainConfig(model=ModelConfig(method=DEFAULT_METHOD)).replace(**changes)
     run_dir = Path(args.out) if args.out else default_run_dir(read_stats(args.dataset)["dataset_id"], cfg)
     if args.resume and (run_dir / "config.json").exists():
         _, saved = read_config(run_dir)
         cfg = saved.replace(**changes)  # the saved run is authoritative; explicit flags must agree with it
+    return cfg, run_dir
+
+
+def _run(args: argparse.Namespace) -> dict:
+    choose_wait_policy()
+    from faerec.runs.folder import summary
+    from faerec.train.run import train_run
+
+    started = time.perf_counter()
+    cfg, run_dir = train_config(args)
     result = train_run(args.dataset, cfg, run_dir, resume=args.resume, progress=not args.no_progress)
     return summary(result, time.perf_counter() - started)
