@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
 from faerec import report
 from faerec.data import folder
@@ -90,3 +90,28 @@ def publish_results(results: Sequence[dict[str, Any]], group_items: dict[str, di
                 tmp.write_bytes(png)
             written[f"plot:{dataset}"] = str(target)
     return written
+
+
+RECOMMENDATION_SAMPLE = 20
+
+
+def publish_recommendations(summary: dict[str, Any], sample: int = RECOMMENDATION_SAMPLE) -> str:
+    """A table artifact with a seeded sample of ``sample`` rows of a run's recommendation export (with item
+    titles), keyed faerec-recommendations-<run>; returns the key."""
+    frame = pl.read_parquet(summary["out"])
+    frame = frame.sample(n=min(sample, frame.height), seed=0).sort(["user_id", "rank"])
+    items_file = Path(summary["dataset_dir"]) / folder.ITEMS if summary.get("dataset_dir") else None
+    if items_file is not None and items_file.is_file():
+        items = pl.read_parquet(items_file)
+        frame = frame.join(items.select(c for c in ("item_id", "title", "candidate") if c in items.columns),
+                           on="item_id", how="left")
+    run = Path(summary["run_dir"]).name
+    key = artifact_key("recommendations", run)
+    candidates = summary.get("candidate_items") or 0
+    note = (f"; {candidates} candidate-only items " + ("included" if summary.get("candidates_recommendable")
+                                                       else "not recommendable by this method")) if candidates else ""
+    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in frame.to_dicts()]
+    create_table_artifact(key=key, table=rows,
+                          description=f"Sample of {len(rows)} rows of {run}'s top-{summary.get('k')} recommendations "
+                          f"({summary.get('rows')} rows for {summary.get('users')} users, history excluded{note})")
+    return key

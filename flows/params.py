@@ -45,6 +45,13 @@ class PipelineParams(BaseModel):
         "novel", description="History mask of every ranking: novel masks the whole input history (a repeat "
         "target counts as a miss); repeat masks none (docs/PROTOCOL.md).")
     train_deployment: str = Field("faerec-train/train", description="Deployment used when train_on=gpu-pool.")
+    parallel_training: bool = Field(
+        False, description="Submit every training run to the flow's task runner at once (for a Dask or Ray "
+        "runner, or several local GPUs). Off: runs train one after another in this process, which is fastest "
+        "on a small CPU machine where each run already uses every core.")
+    recommend_k: int = Field(
+        0, ge=0, description="When > 0, export each run's top-K recommendations for every user "
+        "(runs/<run>/recommendations.parquet, history excluded) and publish a sample as an artifact.")
 
     @field_validator("datasets", "backbones", "methods")
     @classmethod

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.tasks import Task
 
 from faerec.data import folder
@@ -19,6 +20,7 @@ from faerec.runs import folder as run_folder
 from flows import keys
 
 RESULT_SERIALIZER = "json"
+RECOMMENDATIONS = "recommendations.parquet"  # runs/<run>/recommendations.parquet, the pipeline's export
 
 
 @task(name="prepare", task_run_name="prepare {source}", persist_result=True, result_serializer=RESULT_SERIALIZER,
@@ -29,9 +31,16 @@ def prepare_task(source: str, min_user: int = 5, min_item: int = 5) -> dict[str,
     return prepare(source, min_user=min_user, min_item=min_item, progress=False)
 
 
+def _embed_key(params: dict[str, Any]) -> str:
+    """keys.embed_key, plus the candidate-only items' fingerprint when the dataset has any: the catalogue
+    fingerprint covers the trained items only, and new candidates must be embedded too."""
+    key = keys.embed_key(params["dataset_dir"], params["encoder"], params["pca_dim"])
+    stats = folder.read_stats(params["dataset_dir"])
+    return f"{key}-c{stats.get('candidates_fingerprint')}" if stats.get("candidate_items") else key
+
+
 @task(name="embed", task_run_name="embed {dataset_dir} with {encoder}", retries=2, retry_delay_seconds=[10, 60],
-      persist_result=True, result_serializer=RESULT_SERIALIZER,
-      cache_key_fn=lambda _ctx, p: keys.embed_key(p["dataset_dir"], p["encoder"], p["pca_dim"]))
+      persist_result=True, result_serializer=RESULT_SERIALIZER, cache_key_fn=lambda _ctx, p: _embed_key(p))
 def embed_task(dataset_dir: str, encoder: str = "minilm", pca_dim: int = 128) -> dict[str, Any]:
     """Embed the prompts not yet in the content-addressed cache; retried (an API encoder can fail transiently)."""
     from faerec.text.embed import embed_dataset
@@ -74,6 +83,16 @@ def train_on_pool_task(dataset_dir: str, config: dict[str, Any], run_dir: str, d
         raise RuntimeError(f"{deployment} completed but {metrics_file} is not visible here: the runs folder "
                            "must be shared between the pipeline's and the gpu pool's workers")
     return {**json.loads(metrics_file.read_text()), "run_dir": str(run_dir), "flow_run": str(flow_run.id)}
+
+
+@task(name="recommend", task_run_name="recommend {run_dir} top {k}", cache_policy=NO_CACHE, persist_result=False)
+def recommend_task(run_dir: str, k: int, dataset_dir: str | None = None) -> dict[str, Any]:
+    """Export the run's top-k items for every user to runs/<run>/recommendations.parquet. Never cached: it
+    reads the catalogue as it is now (new candidate items, re-embedded texts) and takes seconds."""
+    from faerec.serve.recommend import export_recommendations
+
+    return _jsonable(export_recommendations(run_dir, Path(run_dir) / RECOMMENDATIONS, k, dataset_dir=dataset_dir,
+                                            progress=False))
 
 
 def cached(stage: Task, valid: Callable[[dict[str, Any]], bool], **kwargs: Any) -> dict[str, Any]:

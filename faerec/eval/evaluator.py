@@ -99,6 +99,8 @@ class Evaluator:
         targets = split.targets.numpy()
         result = summarize(ranks, targets, tops, popularity_of(self.dataset, self.popularity), split.repeats,
                            self.protocol)
+        if split.n_new_item_targets:  # held-out new items (faerec prepare --new-items): faerec.eval.newitems
+            result["n_new_item_targets"] = split.n_new_item_targets
         for mode in also:
             if mode != self.popularity:
                 extra = summarize(ranks, targets, tops, popularity_of(self.dataset, mode), split.repeats,

@@ -5,6 +5,9 @@ Leave-one-out (docs/PROTOCOL.md): for a user with n >= 3 items, the validation r
 and predicts item n. The history that is masked out of the ranking is exactly what the model saw as input
 history (the whole prefix, not only the last ``max_len`` items). A row's target is a *repeat target* when it
 also occurs in that history; ``repeats`` flags those rows (they are unreachable under the ``novel`` protocol).
+A user whose target is not a trained item (item_idx > n_items: an item held out by the new-item protocol of
+``faerec prepare --new-items``) cannot be ranked by the trained model and is left out of the split, counted in
+``n_new_item_targets`` (faerec.eval.newitems ranks those users).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class EvalSplit:
     hist_rows: torch.Tensor  # int64 [H], row of each history entry
     hist_ptr: np.ndarray  # int64 [U + 1]
     repeats: np.ndarray  # bool [U], the target occurs in the row's input history
+    n_new_item_targets: int = 0  # evaluable users left out: their target is an item no model was trained on
 
     def __len__(self) -> int:
         return len(self.users)
@@ -45,6 +49,9 @@ class EvalSplit:
         # history length per user: the training part for "valid", training + validation item for "test"
         hist_len = dataset.train_lengths + (1 if name == "test" else 0)
         candidates = np.flatnonzero(dataset.evaluable)
+        # new-item protocol: a target beyond the trained items has no row in the model's item table
+        new_item = dataset.items[dataset.offsets[candidates] + hist_len[candidates]] > dataset.n_items
+        candidates = candidates[~new_item]
         window = np.minimum(hist_len[candidates], max_len)
         users = candidates[np.lexsort((candidates, window))]
         starts = dataset.offsets[:-1]
@@ -54,7 +61,7 @@ class EvalSplit:
         row_of_user = np.full(dataset.n_users, -1, dtype=np.int64)
         row_of_user[users] = np.arange(len(users))
         owner = user_of_entry(dataset)
-        in_history = np.flatnonzero(dataset.evaluable[owner] & (position_in_user(dataset) < hist_len[owner]))
+        in_history = np.flatnonzero((row_of_user[owner] >= 0) & (position_in_user(dataset) < hist_len[owner]))
         hist_rows = row_of_user[owner[in_history]]
         by_row = np.argsort(hist_rows, kind="stable")  # rows are not in user order: regroup the entries
         hist_ptr = np.zeros(len(users) + 1, dtype=np.int64)
@@ -72,4 +79,5 @@ class EvalSplit:
             hist_rows=torch.from_numpy(hist_rows),
             hist_ptr=hist_ptr,
             repeats=repeats,
+            n_new_item_targets=int(new_item.sum()),
         )

@@ -44,3 +44,17 @@ class SequentialRecommender(Protocol):
         """[B, L, D] representation at every position (zeros at padding); position t depends only on the
         items at positions <= t. For inspection and the registry-driven contract tests."""
         ...
+
+
+class ScoresNewItems(Protocol):
+    """What a method registered with ``scores_new_items=True`` (faerec, llmesr) adds to its model: rows for
+    items that have text but no trained ID row (the candidate-only items of ``faerec prepare``: new catalogue
+    items, or items held out by the new-item protocol). Recommendation (faerec.serve) and the new-item
+    evaluation append them to ``item_table()``; a method without the flag cannot recommend such items."""
+
+    def candidate_table(self, llm_rows: torch.Tensor, pca_rows: torch.Tensor) -> torch.Tensor:
+        """[C, D] item representations, comparable with ``item_table()`` rows, from the items' LLM embeddings
+        ``llm_rows`` [C, d_llm] and their PCA scores ``pca_rows`` [C, hidden] (the PCA fitted on the trained
+        items, i.e. what an ID row of the item would have been initialised with). Call it in eval mode and
+        under ``torch.no_grad()``; rows are independent of each other and of C."""
+        ...

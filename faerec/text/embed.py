@@ -56,6 +56,10 @@ def embed_dataset(
 ) -> dict:
     """Embed every item of ``dataset_dir``; returns the one-line summary (docs/CONTRACT.md keys plus paths).
 
+    Every row of items.parquet is embedded, the candidate-only items after the trained ones (the table has
+    n_items + C rows); the PCA is fitted on the trained items only and applied to the candidates, so adding or
+    changing candidates never changes a trained item's LLM or PCA row (the rows a run was trained with).
+
     ``max_cost`` (USD) stops an API job whose estimate exceeds it before anything is sent. ``pca_dim`` None or
     0 skips the PCA. ``precision`` is fp32 (default for sentence-transformers), bf16 or auto.
     """
@@ -73,8 +77,9 @@ def embed_dataset(
     digests.save()
     fields = {"encoder": enc.fingerprint_fields(), "prompt": prompt_spec.fingerprint_fields()}
     fp = fingerprint(enc.slug, fields)
-    if pca_dim is not None and not 0 <= pca_dim <= catalogue.n_items:
-        raise FaerecError(f"PCA dimension must be between 0 and the number of items ({catalogue.n_items}), got {pca_dim}")
+    if pca_dim is not None and not 0 <= pca_dim <= catalogue.n_trained:
+        raise FaerecError(f"PCA dimension must be between 0 and the number of items ({catalogue.n_trained}), "
+                          f"got {pca_dim}")
     keys = prompt_keys(prompts)
     summary_extra: dict = {}
     # Shared lock from indexing the parts to reading them back: `cache compact` must not delete them meanwhile.
@@ -94,10 +99,13 @@ def embed_dataset(
         finally:
             enc.close()
 
-    outputs = _write_outputs(catalogue.path, enc, fp, fields, matrix, catalogue.stats, pca_dim, pca_seed)
+    outputs = _write_outputs(catalogue.path, enc, fp, fields, matrix, catalogue.stats, pca_dim, pca_seed,
+                             catalogue.n_trained)
     embedded = int((~present).sum())
     return {
-        "items": catalogue.n_items,
+        "items": catalogue.n_items,  # every row: the trained items and the candidate-only items
+        "candidate_items": catalogue.n_candidates,
+        "candidates_embedded": int((~present[catalogue.n_trained:]).sum()),
         "embedded": embedded,
         "cached": catalogue.n_items - embedded,
         "dim": int(matrix.shape[1]),
@@ -186,8 +194,12 @@ def _write_outputs(
     stats: dict,
     pca_dim: int | None,
     pca_seed: int,
+    n_trained: int | None = None,
 ) -> dict:
-    """Write the item table and PCA unless the same content is already there (keeps re-runs fast)."""
+    """Write the item table and PCA unless the same content is already there (keeps re-runs fast).
+
+    The PCA is fitted on the first ``n_trained`` rows (the trained items) and applied to the rest."""
+    n_trained = matrix.shape[0] if n_trained is None else n_trained
     index = store.read_index(dataset_dir)
     digest = store.matrix_digest(matrix)
     entry = index["embeddings"].get(fp, {})
@@ -199,6 +211,8 @@ def _write_outputs(
     entry.update(
         encoder=enc.spec.canonical(), fields=fields, dim=int(matrix.shape[1]), items=int(matrix.shape[0]),
         digest=digest, catalogue_fingerprint=stats.get("catalogue_fingerprint"), path=path.name,
+        trained_items=n_trained, candidate_items=int(matrix.shape[0]) - n_trained,
+        candidates_fingerprint=stats.get("candidates_fingerprint"),
     )
     entry.setdefault("pca", {})
     out = {"path": str(path), "pca_path": None}
@@ -208,7 +222,7 @@ def _write_outputs(
         if recorded.get("seed") != pca_seed or not pca_path.is_file():
             from faerec.text.pca import fit_pca
 
-            scores, kept = fit_pca(matrix, pca_dim, pca_seed)
+            scores, kept = fit_pca(matrix, pca_dim, pca_seed, n_fit=n_trained)
             store.write_item_table(pca_path, scores, {**meta, "pca_dim": pca_dim, "pca_seed": pca_seed})
             recorded = {"path": pca_path.name, "seed": pca_seed, "explained_variance": round(kept, 6)}
             entry["pca"][str(pca_dim)] = recorded

@@ -19,14 +19,27 @@ DEFAULT_DOMAIN = "product"
 
 @dataclass
 class ItemCatalogue:
+    """Every row of items.parquet: the trained items (item_idx 1..n_trained) and after them the candidate-only
+    items (n_trained + 1 .. n_items), which ``faerec prepare`` keeps for recommendation (never trained)."""
+
     path: Path  # the dataset folder
     items: pl.DataFrame  # sorted by item_idx, which runs 1..n
     domain: str
     stats: dict
+    n_trained: int = -1  # -1: all rows (a folder without stats.json)
+
+    def __post_init__(self) -> None:
+        if self.n_trained < 0:
+            self.n_trained = self.items.height
 
     @property
     def n_items(self) -> int:
+        """All rows, candidates included."""
         return self.items.height
+
+    @property
+    def n_candidates(self) -> int:
+        return self.items.height - self.n_trained
 
 
 def read_items(dataset_dir: str | Path, domain: str | None = None) -> ItemCatalogue:
@@ -57,11 +70,16 @@ def read_items(dataset_dir: str | Path, domain: str | None = None) -> ItemCatalo
             f"item_idx must be unique and run 1..{items.height}; row {row + 1} has {bad.get_column('item_idx')[0]}",
             path=items_file,
         )
-    if "items" in stats and int(stats["items"]) != items.height:
-        raise FaerecError(f"stats.json says {stats['items']} items, items.parquet has {items.height}", path=stats_file)
+    n_trained = items.height
+    if "items" in stats:
+        n_trained, n_candidates = int(stats["items"]), int(stats.get("candidate_items", 0))
+        if n_trained + n_candidates != items.height:
+            extra = f" and {n_candidates} candidate items" if n_candidates else ""
+            raise FaerecError(f"stats.json says {n_trained} items{extra}, items.parquet has {items.height}",
+                              path=stats_file)
     if domain is None:
         domain = stats.get("domain")
         if not domain:
             log.warning("%s has no domain; prompts call items '%s'", stats_file, DEFAULT_DOMAIN)
             domain = DEFAULT_DOMAIN
-    return ItemCatalogue(folder, items.drop("_row"), str(domain), stats)
+    return ItemCatalogue(folder, items.drop("_row"), str(domain), stats, n_trained)

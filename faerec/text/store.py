@@ -4,7 +4,10 @@
   <fp>.parquet           item_idx int32 (1..n), embedding fixed_size_list<float32>[dim]
   <fp>.pca-<dim>.parquet the same layout, PCA scores of the rows above (fitted on the catalogue's items, seeded)
   index.json             {"encoders": {spec: fp}, "embeddings": {fp: {dim, items, digest, pca: {dim: {...}}}}}
-``load_embeddings`` / ``load_pca`` return float32 [n_items + 1, dim] with row 0 (padding) all zeros.
+``load_embeddings`` / ``load_pca`` return float32 [n_items + 1, dim] with row 0 (padding) all zeros: the
+trained items. The tables also hold the candidate-only items after them (rows n_items + 1 .. n_items + C,
+faerec.data.prepare), which ``rows="all"`` returns too; a table written before the dataset had candidates
+(n_items + 1 rows) still serves the trained rows.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from faerec.text.encoders.base import EncoderSpec
 
 FOLDER = "embeddings"
 INDEX = "index.json"
+ROWS = ("trained", "all")
 
 
 def embeddings_dir(dataset_dir: str | Path) -> Path:
@@ -109,36 +113,52 @@ def _resolve(dataset_dir: Path, encoder: str, fingerprint: str | None, what: str
     return index, fp, entry
 
 
-def _check_items(dataset_dir: Path, table: np.ndarray, path: Path, encoder: str) -> None:
+def _check_items(dataset_dir: Path, table: np.ndarray, path: Path, encoder: str, rows: str = "trained") -> np.ndarray:
+    """The requested rows of ``table`` after checking its row count against stats.json: n_items + C + 1
+    (trained and candidate items), or n_items + 1 (embedded before the candidates existed; trained rows only)."""
+    if rows not in ROWS:
+        raise ValueError(f"rows must be one of {ROWS}, got {rows!r}")
     stats_file = dataset_dir / folder.STATS
-    if stats_file.is_file():
-        n_items = json.loads(stats_file.read_text()).get("items")
-        if n_items is not None and int(n_items) != table.shape[0] - 1:
-            raise FaerecError(
-                f"holds {table.shape[0] - 1} items but the dataset has {n_items}; "
-                f"run: faerec embed {dataset_dir} --encoder {encoder}",
-                path=path,
-            )
+    if not stats_file.is_file():
+        return table
+    stats = json.loads(stats_file.read_text())
+    n_items = stats.get("items")
+    if n_items is None:
+        return table
+    n_items, n_candidates = int(n_items), int(stats.get("candidate_items", 0))
+    held = table.shape[0] - 1
+    rerun = f"run: faerec embed {dataset_dir} --encoder {encoder}"
+    if held not in (n_items, n_items + n_candidates):
+        extra = f" and {n_candidates} candidate items" if n_candidates else ""
+        raise FaerecError(f"holds {held} items but the dataset has {n_items}{extra}; {rerun}", path=path)
+    if rows == "trained":
+        return table[: n_items + 1]
+    if held != n_items + n_candidates:
+        raise FaerecError(f"holds the {n_items} trained items but not the dataset's {n_candidates} candidate "
+                          f"items (embedded before they were added); {rerun}", path=path)
+    return table
 
 
 def load_embeddings(
-    dataset_dir: str | Path, encoder: str = "minilm", *, fingerprint: str | None = None
+    dataset_dir: str | Path, encoder: str = "minilm", *, fingerprint: str | None = None, rows: str = "trained"
 ) -> tuple[np.ndarray, str]:
-    """The LLM item table, float32 [n_items + 1, dim] (row 0 zeros), and its fingerprint."""
+    """The LLM item table, float32 [n_items + 1, dim] (row 0 zeros), and its fingerprint; with ``rows="all"``
+    [n_items + C + 1, dim], the candidate-only items included."""
     dataset_dir = Path(dataset_dir)
     _, fp, _ = _resolve(dataset_dir, encoder, fingerprint, "embeddings")
     path = embedding_file(dataset_dir, fp)
     if not path.is_file():
         raise FaerecError(f"missing; run: faerec embed {dataset_dir} --encoder {encoder}", path=path)
-    table = read_item_table(path)
-    _check_items(dataset_dir, table, path, encoder)
+    table = _check_items(dataset_dir, read_item_table(path), path, encoder, rows)
     return table, fp
 
 
 def load_pca(
-    dataset_dir: str | Path, dim: int = 128, encoder: str = "minilm", *, fingerprint: str | None = None
+    dataset_dir: str | Path, dim: int = 128, encoder: str = "minilm", *, fingerprint: str | None = None,
+    rows: str = "trained",
 ) -> np.ndarray:
-    """PCA scores of the LLM item table, float32 [n_items + 1, dim] (row 0 zeros)."""
+    """PCA scores of the LLM item table, float32 [n_items + 1, dim] (row 0 zeros); ``rows="all"`` as for
+    ``load_embeddings``. The PCA was fitted on the trained items and applied to the candidates."""
     dataset_dir = Path(dataset_dir)
     _, fp, entry = _resolve(dataset_dir, encoder, fingerprint, "embeddings")
     path = pca_file(dataset_dir, fp, dim)
@@ -150,5 +170,4 @@ def load_pca(
     table = read_item_table(path)
     if table.shape[1] != dim:
         raise FaerecError(f"has {table.shape[1]} dimensions, expected {dim}", path=path)
-    _check_items(dataset_dir, table, path, encoder)
-    return table
+    return _check_items(dataset_dir, table, path, encoder, rows)

@@ -111,11 +111,13 @@ def test_items_without_metadata_and_metadata_without_items(tmp_path):
     run(make(tmp_path, items=items), tmp_path)
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["items_without_metadata"] == 1  # i2 is kept, with empty text
-    assert stats["metadata_without_interactions"] == 1  # ghost is ignored
+    assert stats["metadata_without_interactions"] == 1  # ghost never trains: it is a candidate-only item
     import polars as pl
 
     table = pl.read_parquet(tmp_path / "out" / "items.parquet")
-    assert table.height == 3 and table.filter(pl.col("item_id") == "i2")["title"].item() is None
+    trained = table.filter(~pl.col("candidate"))
+    assert trained.height == 3 and trained.filter(pl.col("item_id") == "i2")["title"].item() is None
+    assert table.filter(pl.col("candidate"))["item_id"].to_list() == ["ghost"]
 
 
 def test_cli_error_is_one_clear_line(tmp_path):

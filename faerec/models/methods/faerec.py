@@ -11,6 +11,8 @@ losses are still exactly the occurrence-level ones.
 Sequence input (as the authors' code): the ID and projected-LLM streams each get the backbone's position
 encoding and dropout, the gate g = sigmoid(MLP([id; llm])) mixes them per dimension, fused = LN(g*id + (1-g)*llm).
 Inference item table (paper 4.3, equal-weight fusion): LN(ID + projected LLM) with the same LayerNorm.
+With ``id_only`` (the "ID only" reading of the ablation w/o AGF) nothing is fused: the backbone input is
+LN(ID) and the item table LN(E_id); the LLM table reaches the model only through the two alignment losses.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class FaerecOptions:
     feat_align: bool = True  # FLA
     curriculum: bool = True  # CLS; False: fixed weights (fixed_w_item, 1 - fixed_w_item)
     pop_grouping: bool = True  # PG; False: one Barlow Twins term over all batch items
+    # w/o AGF, "ID only" reading: no fusion at all, the item representation (backbone input and item table) is
+    # LayerNorm(ID embeddings); the LLM table only enters through the alignment losses. gate is then unused.
+    id_only: bool = False
     # which item representation the training logits use: "id" (the authors' code) or "fused" (the inference
     # representation LayerNorm(ID + projected LLM))
     train_targets: str = "id"
@@ -66,6 +71,9 @@ class FaerecOptions:
             raise FaerecError("faerec: temperature and period must be > 0")
         if not 0.0 <= self.w_min <= self.w_max <= 1.0 or not 0.0 <= self.fixed_w_item <= 1.0:
             raise FaerecError("faerec: need 0 <= w_min <= w_max <= 1 and 0 <= fixed_w_item <= 1")
+        if self.id_only and not self.gate:
+            raise FaerecError("faerec: id_only fuses nothing, so gate=false would change nothing; leave gate at "
+                              "its default")
 
 
 def rows_at(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -135,13 +143,16 @@ class FaerecItemEmbedder(ItemEmbedder):
             self.llm_table[0].zero_()
         self.register_buffer("popularity", train_count.long().clone(), persistent=False)
         self.projection = LLMProjection(llm_table.shape[1], cfg.hidden, options.llm_dropout)
-        self.gate = DimensionGate(cfg.hidden, options.gate_dropout) if options.gate else None
+        fuses = not options.id_only
+        self.gate = DimensionGate(cfg.hidden, options.gate_dropout) if options.gate and fuses else None
         self.fusion_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
 
     # --- sequence side --------------------------------------------------------------------------------
-    def _fuse(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor, layout: SeqLayout, backbone: Backbone):
+    def _fuse(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor | None, layout: SeqLayout, backbone: Backbone):
         """[N, D] ID and projected-LLM rows of the real tokens -> (fused backbone input, gate or None)."""
         id_tokens = backbone.embed_positions(id_tokens, layout)
+        if self.options.id_only:  # ablation w/o AGF, ID only: no LLM stream in the backbone input
+            return self.fusion_norm(id_tokens), None
         llm_tokens = backbone.embed_positions(llm_tokens, layout)
         if self.gate is None:  # ablation w/o AGF: equal weights
             return self.fusion_norm(0.5 * (id_tokens + llm_tokens)), None
@@ -150,8 +161,8 @@ class FaerecItemEmbedder(ItemEmbedder):
 
     def sequence_input(self, input_ids: torch.Tensor, layout: SeqLayout, backbone: Backbone) -> torch.Tensor:
         distinct, inverse = torch.unique(layout.tokens_of(input_ids), return_inverse=True)
-        llm_rows = self.projection(self.llm_table[distinct])
-        return self._fuse(rows_at(self.id_embedding(distinct), inverse), rows_at(llm_rows, inverse), layout, backbone)[0]
+        llm_rows = None if self.options.id_only else rows_at(self.projection(self.llm_table[distinct]), inverse)
+        return self._fuse(rows_at(self.id_embedding(distinct), inverse), llm_rows, layout, backbone)[0]
 
     def gate_values(self, input_ids: torch.Tensor, backbone: Backbone) -> torch.Tensor | None:
         """[N, D] gate at the N real tokens of a batch (for inspection and tests); None without a gate."""
@@ -160,12 +171,22 @@ class FaerecItemEmbedder(ItemEmbedder):
         return self._fuse(self.id_embedding(tokens), self.projection(self.llm_table[tokens]), layout, backbone)[1]
 
     # --- item side --------------------------------------------------------------------------------------
-    def _fused_items(self, id_rows: torch.Tensor, llm_rows: torch.Tensor) -> torch.Tensor:
+    def _fused_items(self, id_rows: torch.Tensor, llm_rows: torch.Tensor | None) -> torch.Tensor:
+        if self.options.id_only:
+            return self.fusion_norm(id_rows)
         return self.fusion_norm(id_rows + llm_rows)
 
     def item_table(self) -> torch.Tensor:
-        table = self._fused_items(self.id_embedding.weight, self.projection(self.llm_table))
+        llm = None if self.options.id_only else self.projection(self.llm_table)
+        table = self._fused_items(self.id_embedding.weight, llm)
         return torch.cat([table.new_zeros(1, table.shape[1]), table[1:]])
+
+    def candidate_table(self, llm_rows: torch.Tensor, pca_rows: torch.Tensor) -> torch.Tensor:
+        """[C, D] inference rows of items that have no trained ID row (candidate-only items, from their text):
+        the ID row of an unseen item is its PCA row, which is what the ID table was initialised with, and it
+        goes through the same equal-weight inference fusion LN(id + P(llm)) as ``item_table``.
+        ``llm_rows`` [C, d_llm], ``pca_rows`` [C, hidden]; call in eval mode under ``torch.no_grad()``."""
+        return self._fused_items(pca_rows.float(), self.projection(llm_rows.float()))
 
     # --- training ---------------------------------------------------------------------------------------
     def alignment_weights(self, epoch: int) -> tuple[float, float]:
@@ -214,10 +235,17 @@ class FaerecItemEmbedder(ItemEmbedder):
         )
 
 
+class FaerecModel(SequentialModel):
+    """A SequentialModel that can also score candidate-only items from their text (``scores_new_items``)."""
+
+    def candidate_table(self, llm_rows: torch.Tensor, pca_rows: torch.Tensor) -> torch.Tensor:
+        return self.embedder.candidate_table(llm_rows, pca_rows)
+
+
 @register_method("faerec", options=FaerecOptions, needs_text=True, scores_new_items=True,
                  summary="FAERec: gated ID/LLM fusion with item- and feature-level alignment (this paper)")
-def build(cfg, make_backbone, inputs) -> SequentialModel:
+def build(cfg, make_backbone, inputs) -> FaerecModel:
     backbone = make_backbone()
     embedder = FaerecItemEmbedder(cfg, inputs.n_items, llm_table=inputs.require_text("faerec"),
                                   pca_init=inputs.pca_init, train_count=inputs.train_count)
-    return SequentialModel(cfg, backbone, embedder)
+    return FaerecModel(cfg, backbone, embedder)

@@ -286,6 +286,12 @@ class LlmesrModel(nn.Module):
         table = torch.cat([self.id_embedding.weight, self.adapter(self.llm_table)], dim=-1)
         return torch.cat([table.new_zeros(1, table.shape[1]), table[1:]])
 
+    def candidate_table(self, llm_rows: torch.Tensor, pca_rows: torch.Tensor) -> torch.Tensor:
+        """[C, 2h] inference rows of items without a trained ID row (candidate-only items): [PCA row ;
+        adapter(LLM row)], the PCA row standing in for the collaborative ID row it would have started from.
+        ``llm_rows`` [C, d_llm], ``pca_rows`` [C, hidden]; call in eval mode under ``torch.no_grad()``."""
+        return torch.cat([pca_rows.float(), self.adapter(llm_rows.float())], dim=-1)
+
     # --- training ----------------------------------------------------------------------------------------
     def teacher(self, users: torch.Tensor) -> torch.Tensor:
         """[B, 2h]: the mean last-position state of each user's retrieved similar users (no gradient)."""
