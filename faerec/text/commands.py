@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     embed.add_argument("--cache-dir", type=Path, default=None, help="default: $FAEREC_CACHE_DIR, else ./embeddings_cache")
     embed.add_argument("--batch-size", type=int, default=None, help="inputs per forward pass / API request")
     embed.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                       help="fp32 (default for sentence-transformers), bf16 autocast, or auto (bf16 on CUDA with bf16)")
+                       help="local encoders: auto (default: bf16 where the device runs it natively, i.e. CUDA with "
+                            "native bf16 or a CPU with avx512_bf16/amx_bf16, else fp32), fp32 or bf16")
     template = embed.add_mutually_exclusive_group()
     template.add_argument("--template", default=None,
                           help="prompt template with {domain} {title} {brand} {price} {categories} {description}")

@@ -15,8 +15,8 @@ TEXTS = ["lip balm", "the item has following features beauty lips skin care face
 @pytest.mark.parametrize("pooling", ["mean", "last"])
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_padding_never_changes_a_row(tiny_llama, pooling, side):
-    batched = build_encoder(f"hf:{tiny_llama}?pooling={pooling}&padding_side={side}", batch_size=4)
-    alone = build_encoder(f"hf:{tiny_llama}?pooling={pooling}&padding_side={side}", batch_size=1)
+    batched = build_encoder(f"hf:{tiny_llama}?pooling={pooling}&padding_side={side}", batch_size=4, precision="fp32")
+    alone = build_encoder(f"hf:{tiny_llama}?pooling={pooling}&padding_side={side}", batch_size=1, precision="fp32")
     np.testing.assert_allclose(batched.encode(TEXTS), alone.encode(TEXTS), atol=1e-5, rtol=0)
 
 
@@ -27,8 +27,8 @@ def test_pooling_matches_the_model_on_an_unpadded_input(tiny_llama):
     ids = AutoTokenizer.from_pretrained(tiny_llama)(TEXTS[1], return_tensors="pt")
     with torch.no_grad():
         hidden = model(**ids).last_hidden_state[0]
-    mean = build_encoder(f"hf:{tiny_llama}?pooling=mean").encode([TEXTS[1]])[0]
-    last = build_encoder(f"hf:{tiny_llama}?pooling=last").encode([TEXTS[1]])[0]
+    mean = build_encoder(f"hf:{tiny_llama}?pooling=mean", precision="fp32").encode([TEXTS[1]])[0]
+    last = build_encoder(f"hf:{tiny_llama}?pooling=last", precision="fp32").encode([TEXTS[1]])[0]
     np.testing.assert_allclose(mean, hidden.mean(0).numpy(), atol=1e-5)
     np.testing.assert_allclose(last, hidden[-1].numpy(), atol=1e-5)
 
@@ -43,8 +43,8 @@ def test_pool_hidden_ignores_nan_in_padded_positions():
 
 
 def test_settings_that_change_vectors_change_the_fingerprint(tiny_llama):
-    def fields(spec, **kw):
-        return build_encoder(spec, **kw).fingerprint_fields()
+    def fields(spec, precision="fp32"):
+        return build_encoder(spec, precision=precision).fingerprint_fields()
 
     base = fields(f"hf:{tiny_llama}")
     assert base["precision"] == "fp32" and base["pooling"] == "mean" and base["max_tokens"] == 512
@@ -55,7 +55,7 @@ def test_settings_that_change_vectors_change_the_fingerprint(tiny_llama):
 
 
 def test_bf16_runs_and_returns_float32_close_to_fp32(tiny_llama):
-    fp32 = build_encoder(f"hf:{tiny_llama}").encode(TEXTS)
+    fp32 = build_encoder(f"hf:{tiny_llama}", precision="fp32").encode(TEXTS)
     bf16 = build_encoder(f"hf:{tiny_llama}", precision="bf16").encode(TEXTS)
     assert bf16.dtype == np.float32
     assert np.abs(bf16 - fp32).max() < 0.1 * np.abs(fp32).max()

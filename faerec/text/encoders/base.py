@@ -8,6 +8,7 @@ model is loaded on the first ``encode`` call, so a fully cached run never pays f
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -16,7 +17,10 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 
+from faerec.device import PRECISIONS, bf16_support, resolve_device
 from faerec.errors import FaerecError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,25 +155,39 @@ class Encoder(ABC):
         pass
 
 
-def resolve_precision(precision: str | None, device_type: str, bf16_supported: bool) -> str:
-    """Resolve "auto" to bf16 where the device has fast bf16 (CUDA with bf16), else fp32."""
-    precision = (precision or "auto").lower()
-    if precision not in ("auto", "fp32", "bf16"):
+def check_precision(precision: str | None) -> str:
+    """The requested precision, lower-cased; None means "auto" (the local encoders' default)."""
+    text = (precision or "auto").lower()
+    if text not in PRECISIONS:
         raise FaerecError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    return text
+
+
+def resolve_precision(precision: str | None, native_bf16: bool) -> str:
+    """"auto" (or None) -> bf16 where the device runs bf16 natively, else fp32; fp32 and bf16 as given."""
+    precision = check_precision(precision)
     if precision == "auto":
-        return "bf16" if device_type == "cuda" and bf16_supported else "fp32"
+        return "bf16" if native_bf16 else "fp32"
     return precision
 
 
-def pick_precision(precision: str | None, device: str) -> str:
-    """The precision for a local encoder on ``device`` (resolve_precision with the device's bf16 support)."""
-    from faerec.device import cuda_bf16
+def pick_precision(precision: str | None, device: str | None) -> str:
+    """The precision for a local encoder on ``device`` (only consulted for "auto"), logged as
+    "precision bf16 (cpu has avx512_bf16)" or "precision fp32 (requested)" (the CLI shows it on stderr).
 
-    return resolve_precision(precision, device.split(":")[0], cuda_bf16(device))
+    Detection lives in ``faerec.device`` (CUDA with native bf16, a CPU with avx512_bf16 or amx_bf16, ...);
+    ``device`` None means the "auto" device.
+    """
+    requested = check_precision(precision)
+    if requested == "auto":
+        support = bf16_support(device or pick_device(None))
+        chosen, reason = resolve_precision(requested, support.native), support.reason
+    else:
+        chosen, reason = requested, "requested"
+    log.info("precision %s (%s)", chosen, reason)
+    return chosen
 
 
 def pick_device(requested: str | None) -> str:
     """The torch device name for a local encoder ("auto": CUDA when available)."""
-    from faerec.device import resolve_device
-
     return str(resolve_device(requested))

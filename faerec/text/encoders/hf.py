@@ -5,8 +5,9 @@ Options: ``pooling`` (mean|last, default mean), ``max_tokens`` (default 512), ``
 Padding is handled exactly: mean pooling averages only real tokens, last-token pooling takes each row's last
 real token whichever side the padding is on, and position ids come from the attention mask, so a left-padded
 row sees the positions it would see alone (rotary models are shift-invariant anyway; absolute-position models
-are not). Precision "auto" loads bf16 weights on a CUDA device
-with bf16 and fp32 elsewhere.
+are not). Precision "auto" (default) loads bf16 weights where the device runs bf16 natively (CUDA with native
+bf16, a CPU with avx512_bf16 or amx_bf16: ``faerec.device.native_bf16``) and fp32 elsewhere; the choice is
+logged and part of the fingerprint.
 """
 
 from __future__ import annotations
