@@ -26,6 +26,7 @@ from flows.tasks import (
     embedded,
     prepare_task,
     prepared,
+    recommend_task,
     train_on_pool_task,
     train_task,
     trained,
@@ -84,12 +85,24 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
         results = train_on_pool(jobs, config.train_deployment)
     else:
         # training tests the best weights itself: its metrics are the result, nothing is evaluated twice
-        results = [cached(train_task, trained, dataset_dir=d["path"], config=cfg,
-                          run_dir=run_dir_for(d["dataset_id"], cfg)) for d, cfg in jobs]
+        calls = [{"dataset_dir": d["path"], "config": cfg, "run_dir": run_dir_for(d["dataset_id"], cfg)}
+                 for d, cfg in jobs]
+        if config.parallel_training:  # fan out through the task runner (Dask, Ray, threads)
+            results = [result for result, _ in cached_concurrently(train_task, trained, calls)]
+        else:
+            results = [cached(train_task, trained, **kwargs) for kwargs in calls]
     for metrics in results:
         artifacts.publish_curve(metrics)
         log.info("%s: test NDCG@10 overall %.4f, tail %.4f", Path(metrics["run_dir"]).name,
                  metrics["test"]["overall"]["ndcg@10"], metrics["test"]["tail"]["ndcg@10"])
     files = artifacts.publish_results(results, group_items, report_dir=folder.runs_root() / "report")
+    recommendations = []
+    if config.recommend_k > 0:  # top-K per user of every run, runs/<run>/recommendations.parquet
+        for metrics in results:
+            summary = recommend_task(run_dir=metrics["run_dir"], k=config.recommend_k)
+            artifacts.publish_recommendations(summary)
+            recommendations.append(summary)
+            log.info("%s: %s recommendations for %s users in %s", Path(metrics["run_dir"]).name, summary["rows"],
+                     summary["users"], summary["out"])
     return {"datasets": datasets, "embeddings": embeddings, "runs": results, "report_files": files,
-            "seconds": round(time.perf_counter() - started, 1)}
+            "recommendations": recommendations, "seconds": round(time.perf_counter() - started, 1)}

@@ -7,12 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from faerec.data.dataset import Dataset
+from faerec.data.split import GROUP_LABELS, group_of
 from faerec.device import describe, resolve_device
 from faerec.errors import FaerecError
 from faerec.eval.document import metrics_document, peak_memory_mb
-from faerec.eval.evaluator import Evaluator
-from faerec.io import write_json
+from faerec.eval.evaluator import Evaluator, popularity_of
+from faerec.io import write_json, write_parquet
 from faerec.runs import checkpoint, folder
 from faerec.runs.modelling import check_embeddings, model_for, text_tables
 
@@ -59,6 +63,8 @@ def evaluate_run(
     valid = evaluator.evaluate(model, "valid")
     test = evaluator.evaluate(model, "test", also=("paper",))
 
+    metrics_path = Path(out) if out is not None else run_dir / folder.METRICS
+    write_user_ranks(evaluator, model, user_ranks_path(metrics_path))
     previous = _previous_metrics(run_dir)
     timing = dict(previous.get("timing", {}))
     timing["eval_seconds"] = test["seconds"]
@@ -66,8 +72,34 @@ def evaluate_run(
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, int(best["epoch"]),
                            int(previous.get("epochs_run", best["epoch"])), valid, test, timing,
                            describe(torch_device), peak_memory_mb(torch_device), previous.get("stop_reason"))
-    write_json(Path(out) if out is not None else run_dir / folder.METRICS, doc)
+    write_json(metrics_path, doc)
     return {**doc, "run_dir": str(run_dir)}
+
+
+def user_ranks_path(metrics_path: Path) -> Path:
+    """user_ranks.parquet beside RUN_DIR/metrics.json; ``<stem>.user_ranks.parquet`` beside any other document."""
+    if metrics_path.name == folder.METRICS:
+        return metrics_path.with_name(folder.USER_RANKS)
+    return metrics_path.with_name(f"{metrics_path.stem}.{folder.USER_RANKS}")
+
+
+def write_user_ranks(evaluator: Evaluator, model, path: Path) -> None:
+    """One row per test user: the target, its 0-based rank (capped at the largest K, as in the metrics), the
+    target's popularity group (null for a cold target), head flag and training count under the run's
+    popularity mode, and whether the target repeats a history item. Significance tests pair these rows."""
+    split = evaluator.split("test")
+    ranks, _ = evaluator.rank(model, "test")
+    popularity = popularity_of(evaluator.dataset, evaluator.popularity)
+    targets = split.targets.numpy()
+    counts = popularity.counts[targets]
+    labels = [GROUP_LABELS[g] if g >= 0 else None for g in group_of(counts).tolist()]
+    frame = pl.DataFrame({
+        "user_idx": split.users.astype(np.int32), "item_idx": targets.astype(np.int32),
+        "rank": ranks.astype(np.int32), "group": pl.Series(labels, dtype=pl.Utf8),
+        "is_head": popularity.is_head[targets].astype(bool), "is_repeat": split.repeats.astype(bool),
+        "train_count": counts.astype(np.int32),
+    }).sort("user_idx")
+    write_parquet(path, frame)
 
 
 def _previous_metrics(run_dir: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from faerec.device import autocast
 from faerec.errors import FaerecError
 from faerec.memory import DEFAULT_SLACK_MB, HeapGuard
+from faerec.train.distributed import DataParallel
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
 
@@ -31,18 +32,23 @@ def train_epoch(
     bf16: bool = False,
     progress: bool = True,
     heap_slack_mb: float = DEFAULT_SLACK_MB,
+    parallel: DataParallel | None = None,
 ) -> dict[str, float]:
     """Train on every example once, in an order drawn from the sampler's generator; returns mean loss parts.
 
     A batch is an index gather from the pre-tensorised examples plus one vectorised negative draw.
     ``epoch`` is 0-based (it drives FAERec's curriculum). Freed heap memory is returned to the OS whenever
     resident memory grew by ``heap_slack_mb`` (faerec.memory), which bounds the peak of long runs.
+    With ``parallel`` (faerec.train.distributed), ``batch_size`` is the global batch: every rank draws the same
+    order and negatives, trains on its rows of each batch through DDP, and the loss parts are summed over ranks.
     """
     model.train()
     guard = HeapGuard(heap_slack_mb)
     order = torch.randperm(len(examples), generator=sampler.generator)
     n_batches = math.ceil(len(order) / batch_size)
     sums: dict[str, float] = defaultdict(float)
+    loss_of = model.training_loss if parallel is None else parallel.loss
+    shown = 0.0  # this process's running loss, for the progress bar
     started = time.perf_counter()
     bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", file=sys.stderr, disable=not progress,
                leave=False, mininterval=1.0, dynamic_ncols=True)
@@ -52,26 +58,34 @@ def train_epoch(
             targets = examples.targets[rows]
             users = examples.users[rows]
             negatives = sampler.sample(users, targets != 0)
-            inputs = examples.inputs[rows].to(device, non_blocking=True)
+            inputs, share = examples.inputs[rows], 1.0
+            if parallel is not None:
+                inputs, targets, negatives, users, share = parallel.shard(inputs, targets, negatives, users)
+            inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             negatives = negatives.to(device, non_blocking=True)
             users = users.to(device, non_blocking=True)
             with autocast(device, bf16):
-                loss, parts = model.training_loss(inputs, targets, negatives, epoch, users=users)
+                loss, parts = loss_of(inputs, targets, negatives, epoch, users=users)
+            value = float(loss.detach())
+            if parallel is not None:
+                loss = loss * parallel.scale(share)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            value = float(loss.detach())
             if not math.isfinite(value):
                 raise FaerecError(f"training loss became {value} at epoch {epoch + 1}, batch {batch + 1}")
-            sums["loss"] += value
+            sums["loss"] += share * value
+            shown += value
             for name, part in parts.items():
-                sums[name] += float(part)
+                sums[name] += share * float(part)
             guard.check()
             bar.update(1)
             seconds = time.perf_counter() - started
-            bar.set_postfix(loss=f"{sums['loss'] / (batch + 1):.4f}",
+            bar.set_postfix(loss=f"{shown / (batch + 1):.4f}",
                             seq_s=f"{(start + len(rows)) / max(seconds, 1e-9):.0f}", refresh=False)
+    if parallel is not None:
+        sums = parallel.reduce(sums)
     return {name: total / max(n_batches, 1) for name, total in sums.items()}
 
 

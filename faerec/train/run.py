@@ -6,9 +6,12 @@ runs/<run-id>/
   history.jsonl    one line per epoch: losses, train/valid seconds, validation metrics; rewritten atomically
                    from the checkpointed history, so it never holds an epoch that a resume will redo
   best.pt          {"epoch", "model"}: the best-validation weights, for `faerec evaluate`
+  user_ranks.parquet  each test user's target and rank (faerec.eval.run.write_user_ranks)
   metrics.json     docs/CONTRACT.md; written last
 A run killed at any point and started again with ``resume=True`` redoes at most the unfinished epoch and, on
 CPU, ends with exactly the metrics of an uninterrupted run (tests/train).
+Under torchrun (faerec.train.ddp) every rank runs this function: faerec.train.distributed says how the ranks
+share the work; rank 0 alone validates, writes these files and tests the best weights.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from faerec.device import describe, resolve_device
 from faerec.errors import FaerecError
 from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
+from faerec.eval.run import write_user_ranks
 from faerec.io import write_json, write_text
 from faerec.runs import checkpoint, folder
 from faerec.runs.config import TrainConfig
 from faerec.runs.modelling import check_embeddings, model_for, text_tables
+from faerec.train import distributed
 from faerec.train.loop import EarlyStopping, train_epoch
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
@@ -53,6 +58,7 @@ def train_run(
 ) -> dict[str, Any]:
     """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
     wall_start = time.perf_counter()
+    world = distributed.current()
     dataset = Dataset.load(dataset_dir)
     run_dir = Path(out_dir) if out_dir is not None else folder.default_run_dir(dataset.name, cfg)
     ckpt_path = run_dir / checkpoint.CHECKPOINT
@@ -68,14 +74,16 @@ def train_run(
             raise FaerecError(f"cannot resume with a different configuration (changed: {', '.join(changed)})",
                               path=run_dir / folder.CONFIG)
         check_embeddings(folder.recorded_embeddings(run_dir), tables, run_dir)
-    write_json(run_dir / folder.CONFIG, {"dataset_dir": str(Path(dataset_dir).resolve()), "dataset": dataset.name,
-                                         "faerec_version": __version__, "train": cfg.to_dict(),
-                                         "embeddings": embeddings})
+    if world.is_main:
+        write_json(run_dir / folder.CONFIG, {"dataset_dir": str(Path(dataset_dir).resolve()),
+                                             "dataset": dataset.name, "faerec_version": __version__,
+                                             "train": cfg.to_dict(), "embeddings": embeddings})
 
-    device = resolve_device(cfg.device)
+    device = distributed.rank_device(resolve_device(cfg.device), world)
     seed_everything(cfg.seed)
     data_generator = torch.Generator().manual_seed(cfg.seed)
     model = model_for(dataset, cfg, tables).to(device)
+    distributed.seed_rank(cfg.seed, world)  # after the (identical) initialisation: each rank's own dropout
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
                                  weight_decay=cfg.weight_decay)
     examples = TrainingExamples.build(dataset, cfg.model.max_len)
@@ -94,6 +102,7 @@ def train_run(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         checkpoint.restore_rng(state["rng"], data_generator)
+        distributed.restore_rng(state.get("rank_rng"), world, device, cfg.seed, int(state["epoch"]))
         stopping = EarlyStopping.from_dict(state["early_stopping"])
         history, elapsed = list(state["history"]), float(state["elapsed_seconds"])
         epochs_done, stop_reason = int(state["epoch"]), state["stop_reason"]
@@ -101,7 +110,9 @@ def train_run(
             stop_reason = None  # the budget was raised: keep training
         elif stop_reason == "early_stopping" and not stopping.should_stop(cfg.patience):
             stop_reason = None  # patience was raised: keep training
-    _write_history(run_dir, history)
+    parallel = distributed.DataParallel(model, world, device) if world.active else None
+    if world.is_main:
+        _write_history(run_dir, history)
 
     session_start = time.perf_counter()
     for epoch in range(epochs_done, cfg.epochs):
@@ -110,11 +121,13 @@ def train_run(
         record: dict[str, Any] = {"epoch": epoch + 1}
         started = time.perf_counter()
         record.update(train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=cfg.batch_size,
-                                  device=device, bf16=cfg.bf16, progress=progress))
+                                  device=device, bf16=cfg.bf16, progress=progress and world.is_main,
+                                  parallel=parallel))
         record["train_seconds"] = time.perf_counter() - started
         record["examples_per_second"] = len(examples) / record["train_seconds"]
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-            valid = evaluator.evaluate(model, "valid")
+        if ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs) and world.is_main:
+            with distributed.all_threads(world, device):
+                valid = evaluator.evaluate(model, "valid")
             record["valid_seconds"] = valid.pop("seconds")
             record["valid"] = valid
             score = valid["overall"][cfg.select_metric]
@@ -123,17 +136,24 @@ def train_run(
                 stop_reason = "early_stopping"
         if stop_reason is None and epoch + 1 == cfg.epochs:
             stop_reason = "epoch_budget"
+        stop_reason = distributed.broadcast(stop_reason, world)  # rank 0 validated and decided
         history.append(record)
-        if progress:
+        if progress and world.is_main:
             _report_epoch(record, stopping, cfg.select_metric)
         elapsed_now = elapsed + time.perf_counter() - session_start
-        checkpoint.save(ckpt_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-            "rng": checkpoint.capture_rng(data_generator), "early_stopping": stopping.to_dict(),
-            "history": history, "elapsed_seconds": elapsed_now, "stop_reason": stop_reason,
-        })
-        _write_history(run_dir, history)
+        rank_rng = distributed.gather_rng(world, device)
+        if world.is_main:
+            checkpoint.save(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                "rng": checkpoint.capture_rng(data_generator), "early_stopping": stopping.to_dict(),
+                "history": history, "elapsed_seconds": elapsed_now, "stop_reason": stop_reason,
+                **({"rank_rng": rank_rng} if rank_rng is not None else {}),
+            })
+            _write_history(run_dir, history)
     elapsed += time.perf_counter() - session_start
+    if not world.is_main:  # rank 0 alone tests the best weights and writes the rest of the run's files
+        return {"run_dir": str(run_dir), "rank": world.rank}
+    distributed.take_idle_threads(world, device)  # the other ranks are done: their cores are free
 
     if stopping.best_state is None:
         raise FaerecError("no validation was run, so there are no best weights", path=run_dir)
@@ -142,12 +162,14 @@ def train_run(
     checkpoint.save(run_dir / checkpoint.BEST, {"epoch": stopping.best_epoch, "model": stopping.best_state})
     valid = evaluator.evaluate(model, "valid")
     test = evaluator.evaluate(model, "test", also=("paper",))
+    write_user_ranks(evaluator, model, run_dir / folder.USER_RANKS)  # before metrics.json, which marks the end
     train_times = [r["train_seconds"] for r in history]
     timing = {
         "train_seconds_per_epoch": sum(train_times) / len(train_times) if train_times else 0.0,
         "eval_seconds": test["seconds"],
         "total_seconds": elapsed + time.perf_counter() - final_start,
         "setup_seconds": session_start - wall_start,
+        **({"processes": world.size} if world.active else {}),  # data-parallel ranks (faerec.train.ddp)
     }
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, stopping.best_epoch,
                            len(history), valid, test, timing, describe(device), peak_memory_mb(device),
