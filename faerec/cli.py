@@ -21,9 +21,11 @@ from faerec.errors import FaerecError
 COMMAND_MODULES = (
     "faerec.data.commands",
     "faerec.text.commands",
-    "faerec.models.commands",
+    "faerec.models_command",
     "faerec.train.commands",
     "faerec.eval.commands",
+    "faerec.experiment.commands",
+    "faerec.serve.commands",
 )
 
 

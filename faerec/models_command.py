@@ -1,4 +1,7 @@
-"""`faerec models`: the registered backbones and methods with their options (from the registries)."""
+"""`faerec models`: the registered backbones and methods with their options (from the registries).
+
+A top-level module, not faerec/models/commands.py: importing the faerec.models package loads torch, and the
+CLI builds its parser before any handler sets the OpenMP wait policy (faerec.openmp)."""
 
 from __future__ import annotations
 
