@@ -32,10 +32,23 @@ def runs_root() -> Path:
     return Path(os.environ.get("FAEREC_RUNS_DIR", "runs"))
 
 
+# Method options added after run ids were first handed out, with their defaults. An option at its default is
+# left out of the hash, so a run trained before the option existed keeps its folder; any other value is hashed.
+LATER_OPTIONS: dict[tuple[str, str], Any] = {("faerec", "id_only"): False}
+
+
 def config_hash(config: dict[str, Any] | TrainConfig) -> str:
     """8 hex digits over the train config without the fields a resumed run may change."""
     values = config.to_dict() if isinstance(config, TrainConfig) else config
-    return digest({k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}, length=8)
+    values = {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
+    model = values.get("model")
+    if isinstance(model, dict) and isinstance(model.get("method_options"), dict):
+        options = model["method_options"]
+        later = {name for (method, name), default in LATER_OPTIONS.items()
+                 if method == model.get("method") and name in options and options[name] == default}
+        if later:
+            values["model"] = {**model, "method_options": {k: v for k, v in options.items() if k not in later}}
+    return digest(values, length=8)
 
 
 def run_id(dataset_id: str, cfg: TrainConfig) -> str:
