@@ -53,8 +53,7 @@ def sweep_png(agg: Aggregate, field_name: str, metric: str = "hr@10", part: str 
         xs = [r.sweep[1] if numeric else values.index(r.sweep[1]) for r in line]
         cells = [r.parts[part][metric] for r in line]
         name = f"{dataset} / {backbone} / {arm}" if several else arm
-        ax.errorbar(xs, [c.mean for c in cells], yerr=[c.std or 0.0 for c in cells], marker="o", capsize=3,
-                    label=name)
+        ax.errorbar(xs, [c.mean for c in cells], yerr=_errors(cells), marker="o", capsize=3, label=name)
     for r in agg.rows:
         if r.sweep is None and any((r.dataset, r.backbone) == (s.dataset, s.backbone) for s in swept):
             name = f"{r.dataset} / {r.backbone} / {r.label}" if several else r.label
@@ -95,8 +94,8 @@ def groups_png(agg: Aggregate, dataset: str, backbone: str, metric: str = "ndcg@
     for i, r in enumerate(rows):
         cells = [r.groups[g][metric] for g in GROUP_LABELS]
         means = [c.mean if c.mean is not None else 0.0 for c in cells]
-        errors = [c.std or 0.0 for c in cells]
-        ax.bar(x - 0.4 + width * (i + 0.5), means, width=width * 0.95, yerr=errors, capsize=2, label=r.label)
+        ax.bar(x - 0.4 + width * (i + 0.5), means, width=width * 0.95, yerr=_errors(cells), capsize=2,
+               label=r.label)
     users = rows[0].group_users
     ax.set_xticks(x, [f"{g}\n({users.get(g, 0)} users)" for g in GROUP_LABELS])
     ax.set_xlabel("popularity group (training interactions of the test target)")
@@ -108,3 +107,10 @@ def groups_png(agg: Aggregate, dataset: str, backbone: str, metric: str = "ndcg@
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return png_bytes(fig)
+
+
+def _errors(cells) -> list[float] | None:
+    """Error bars: the std over seeds; none at all where every cell has a single seed."""
+    if all(c.std is None for c in cells):
+        return None
+    return [c.std or 0.0 for c in cells]

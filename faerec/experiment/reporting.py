@@ -13,7 +13,7 @@ import polars as pl
 
 from faerec.experiment import figures, tables
 from faerec.experiment.aggregate import Aggregate, aggregate, mean_documents
-from faerec.experiment.runner import Log, stderr
+from faerec.experiment.runner import Log, run_dir_for, stderr
 from faerec.experiment.spec import Spec
 from faerec.io import atomic_path, write_json, write_text
 from faerec.report import metrics_table_text
@@ -59,10 +59,9 @@ def build_report(spec: Spec, entries: list[dict[str, Any]], out: Path, log: Log 
     report = Report(out, agg, _tables(spec, agg, entries))
     for dataset in agg.datasets:
         for backbone in agg.backbones:
-            labels = [r.label for r in agg.rows if (r.dataset, r.backbone) == (dataset, backbone) and r.sweep is None]
-            if not labels:
-                labels = None  # a pure sweep: every point gets a bar
-            png = figures.groups_png(agg, dataset, backbone, labels=labels)
+            if not any((r.dataset, r.backbone) == (dataset, backbone) for r in agg.rows):
+                continue
+            png = figures.groups_png(agg, dataset, backbone, labels=_group_labels(spec, agg, dataset, backbone))
             report.figures.append(_save(out, f"groups-{slug(dataset)}-{slug(backbone)}",
                                         f"NDCG@10 by popularity group: {dataset} / {backbone}", png))
     for field_name in spec.sweep:
@@ -73,6 +72,20 @@ def build_report(spec: Spec, entries: list[dict[str, Any]], out: Path, log: Log 
         report.figures += _tsne_figures(spec, finished, out, report, log)
     _write(spec, report, entries)
     return report
+
+
+def _group_labels(spec: Spec, agg: Aggregate, dataset: str, backbone: str) -> list[str]:
+    """The rows of a group figure: every row that was not swept and, for a swept row, its default model (the
+    sweep point whose run is the row's own configuration), or all its points when no point is the default."""
+    rows = [r for r in agg.rows if (r.dataset, r.backbone) == (dataset, backbone)]
+    labels = [r.label for r in rows if r.sweep is None]
+    arms = {arm.label: arm for arm in spec.arms}
+    for arm in dict.fromkeys(r.arm for r in rows if r.sweep):
+        swept = [r for r in rows if r.sweep and r.arm == arm]
+        default = [r for r in swept if arm in arms and Path(r.entries[0]["run_dir"]) == run_dir_for(
+            dataset, spec.config(backbone, arms[arm], int(r.entries[0]["seed"])))]
+        labels += [r.label for r in (default[:1] or swept)]
+    return labels
 
 
 def _tables(spec: Spec, agg: Aggregate, entries: list[dict[str, Any]]) -> list[tables.Table]:
@@ -152,3 +165,8 @@ def _write(spec: Spec, report: Report, entries: list[dict[str, Any]]) -> None:
     write_json(out / SUMMARY_JSON, {"experiment": spec.name, "spec": spec.to_dict(), **report.aggregate.to_dict(),
                                     "figures": {f.key: str(f.path) for f in report.figures},
                                     "notes": report.notes})
+    written = {REPORT_MD, SUMMARY_JSON, *(f.path.name for f in report.figures)}
+    written |= {f"{t.key}{suffix}" for t in report.tables for suffix in (".md", ".csv")}
+    for stale in out.iterdir():  # tables and figures of an earlier version of the spec
+        if stale.suffix in (".md", ".csv", ".png") and stale.name not in written:
+            stale.unlink()

@@ -180,7 +180,7 @@ def sweep_table(agg: Aggregate, field_name: str, metric: str = "hr@10") -> Table
             line.append(cell(match.parts["overall"].get(metric)) if match else "–")
         lines.append(line)
     note = f"Overall test {metric_label(metric)} for each value of `{field_name}` (paper figure 3). " + _seeds_note(agg)
-    return Table(f"sweep-{field_name}", f"Sweep of {field_name}", headers, lines, note,
+    return Table(f"sweep-{field_name.replace('_', '-')}", f"Sweep of {field_name}", headers, lines, note,
                  align="lll" + "r" * len(values))
 
 

@@ -139,3 +139,19 @@ def test_a_source_is_prepared_again_only_when_its_files_changed(tmp_path, runs_r
     os.utime(source / "items.jsonl", ns=(later, later))  # the catalogue changed after it was prepared
     assert "prepared" not in runner.prepare_source(str(source), progress=False)
     assert runner.prepare_source(first["path"])["prepared"] == "as is"  # a prepared folder is used as is
+
+
+def test_a_sweep_report_names_its_files_and_draws_the_default_point(tiny_dataset, runs_root, tmp_path, capsys):
+    from faerec.experiment import reporting, spec
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(spec_text(tiny_dataset, methods='["base"]', epochs=1, tables="[sweep]\ndropout = [0.2, 0.4]\n"))
+    assert cli_main(["experiment", str(path), "--no-progress"]) == 0
+    report = Path(last_json(capsys.readouterr().out)["report"])
+    assert {"sweep-dropout.md", "sweep-dropout.csv", "sweep-dropout.png"} <= {p.name for p in report.iterdir()}
+    grid = spec.load(path)
+    agg = reporting.aggregate(json.loads((runs_root / "sweep" / "runs.json").read_text()), grid.reference)
+    assert reporting._group_labels(grid, agg, "tiny", "sasrec") == ["base [dropout=0.4]"]  # 0.4 is the default
+    (report / "old-figure.png").write_bytes(b"")  # a file an earlier version of the spec wrote
+    assert cli_main(["experiment", str(path), "--no-progress"]) == 0
+    assert not (report / "old-figure.png").exists()
