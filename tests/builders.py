@@ -1,4 +1,5 @@
-"""The one dataset builder for tests: hand-made sequences as an in-memory Dataset or a prepared folder.
+"""The one dataset builder for tests: hand-made sequences as an in-memory Dataset or a prepared folder, and a
+tiny real catalogue cut from the bundled sample.
 
 Importable from every test folder (pytest puts tests/ on sys.path for tests/conftest.py).
 """
@@ -62,3 +63,19 @@ def markov_sequences(n_users: int, n_items: int, seed: int, length: tuple[int, i
             seq.append(nxt)
         sequences.append(seq)
     return sequences
+
+
+TOP_USERS = 500
+
+
+def write_tiny_catalogue(sample: Path, out: Path, top_users: int = TOP_USERS) -> Path:
+    """The ``top_users`` most active users of a catalogue folder and the items they touched."""
+    interactions = pl.read_csv(sample / "interactions.csv.gz")
+    users = (interactions.group_by("user_id").len()
+             .sort(["len", "user_id"], descending=[True, False]).head(top_users)["user_id"])
+    subset = interactions.filter(pl.col("user_id").is_in(users.implode()))
+    items = pl.read_ndjson(sample / "items.jsonl.gz").filter(pl.col("item_id").is_in(subset["item_id"].implode()))
+    out.mkdir(parents=True, exist_ok=True)
+    subset.write_csv(out / "interactions.csv")
+    items.write_ndjson(out / "items.jsonl")
+    return out

@@ -10,15 +10,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from faerec.data.dataset import Dataset
 from faerec.data.split import GROUP_LABELS, group_of
-from faerec.device import describe, resolve_device
-from faerec.errors import FaerecError
+from faerec.device import describe
 from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator, popularity_of
 from faerec.io import write_json, write_parquet
-from faerec.runs import checkpoint, folder
-from faerec.runs.modelling import check_embeddings, model_for, text_tables
+from faerec.runs import folder
+from faerec.runs.modelling import load_trained_run
 
 
 def evaluate_run(
@@ -37,26 +35,10 @@ def evaluate_run(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    saved_dir, cfg = folder.read_config(run_dir)
-    if device is not None:
-        cfg = cfg.replace(device=device)
+    trained = load_trained_run(run_dir, dataset_dir, device)
+    cfg, dataset, model, torch_device = trained.cfg, trained.dataset, trained.model, trained.device
     if protocol is not None:
         cfg = cfg.replace(eval_protocol=protocol)
-    dataset = Dataset.load(dataset_dir if dataset_dir is not None else saved_dir)
-    best_path = run_dir / checkpoint.BEST
-    if not best_path.exists():
-        raise FaerecError("no best.pt: the run has not finished training (resume it with --resume)",
-                          path=run_dir)
-    best = checkpoint.load(best_path)
-    torch_device = resolve_device(cfg.device)
-    tables = text_tables(dataset, cfg)
-    check_embeddings(folder.recorded_embeddings(run_dir), tables, run_dir)
-    model = model_for(dataset, cfg, tables)
-    try:
-        model.load_state_dict(best["model"])
-    except RuntimeError as exc:
-        raise FaerecError(f"best.pt does not fit the configured model: {exc}", path=best_path) from None
-    model.to(torch_device)
 
     evaluator = Evaluator(dataset, cfg.model.max_len, cfg.eval_batch_size, torch_device, cfg.popularity,
                           cfg.eval_protocol)
@@ -69,8 +51,8 @@ def evaluate_run(
     timing = dict(previous.get("timing", {}))
     timing["eval_seconds"] = test["seconds"]
     timing["evaluate_total_seconds"] = time.perf_counter() - started
-    doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, int(best["epoch"]),
-                           int(previous.get("epochs_run", best["epoch"])), valid, test, timing,
+    doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, trained.best_epoch,
+                           int(previous.get("epochs_run", trained.best_epoch)), valid, test, timing,
                            describe(torch_device), peak_memory_mb(torch_device), previous.get("stop_reason"))
     write_json(metrics_path, doc)
     return {**doc, "run_dir": str(run_dir)}

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import polars as pl
 import pytest
-
-TOP_USERS = 500
+from builders import write_tiny_catalogue
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +31,6 @@ def flow_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     patch.delenv("PREFECT_API_URL", raising=False)
     yield root
     patch.undo()
-
-
-def write_tiny_catalogue(sample: Path, out: Path, top_users: int = TOP_USERS) -> Path:
-    interactions = pl.read_csv(sample / "interactions.csv.gz")
-    users = (interactions.group_by("user_id").len()
-             .sort(["len", "user_id"], descending=[True, False]).head(top_users)["user_id"])
-    subset = interactions.filter(pl.col("user_id").is_in(users.implode()))
-    items = pl.read_ndjson(sample / "items.jsonl.gz").filter(pl.col("item_id").is_in(subset["item_id"].implode()))
-    out.mkdir(parents=True, exist_ok=True)
-    subset.write_csv(out / "interactions.csv")
-    items.write_ndjson(out / "items.jsonl")
-    return out
 
 
 @pytest.fixture(scope="session")

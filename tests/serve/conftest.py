@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from serve_fixtures import World, config, embed, write_catalogue
+from builders import write_tiny_catalogue
+from serve_fixtures import World, config, embed
 
 from faerec.data.prepare import prepare
 from faerec.train.run import train_run
@@ -18,7 +19,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> World:
     import torch
 
     root = tmp_path_factory.mktemp("serve")
-    catalogue = write_catalogue(sample_dir, root / "catalogue")
+    catalogue = write_tiny_catalogue(sample_dir, root / "catalogue")
     dataset = Path(prepare(str(catalogue), root / "data", progress=False)["path"])
     cache = root / "cache"
     embed(dataset, cache)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
-
 from faerec.models import ModelConfig
 from faerec.runs.config import TrainConfig
 from faerec.text.embed import embed_dataset
 
-TOP_USERS = 500
 HIDDEN = 32
 FIELD_CHARS = 100  # short prompts: the MiniLM pass stays a few seconds; the code path is the same
 
@@ -23,18 +20,6 @@ class World:
     dataset: Path  # its prepared folder, embedded
     cache: Path  # the embedding cache
     runs: dict[str, Path]  # method -> finished run folder
-
-
-def write_catalogue(sample: Path, out: Path, top_users: int = TOP_USERS) -> Path:
-    interactions = pl.read_csv(sample / "interactions.csv.gz")
-    users = (interactions.group_by("user_id").len()
-             .sort(["len", "user_id"], descending=[True, False]).head(top_users)["user_id"])
-    subset = interactions.filter(pl.col("user_id").is_in(users.implode()))
-    items = pl.read_ndjson(sample / "items.jsonl.gz").filter(pl.col("item_id").is_in(subset["item_id"].implode()))
-    out.mkdir(parents=True, exist_ok=True)
-    subset.write_csv(out / "interactions.csv")
-    items.write_ndjson(out / "items.jsonl")
-    return out
 
 
 def embed(dataset: Path, cache: Path) -> dict:
