@@ -20,7 +20,16 @@ import math
 import torch
 import torch.nn.functional as F
 
+from faerec.device import similarity_in_bf16
+
 STD_EPS = 1e-5  # added to the batch standard deviation before dividing (as the authors' code)
+# The [U, U] InfoNCE buffers (~25-35 MB each on Beauty, several alive in a backward pass) are padded to a multiple
+# of this many rows: with a different U every batch, exact sizes never fit the holes the last batch left in the
+# C heap, which then grows (fragments) and pays first-touch page faults on every new block; a few repeating sizes
+# are reused. Padded keys sit at logit PAD_LOGIT (exp() is exactly 0) and padded rows are sliced off, so the
+# loss and its gradient are exactly those of the unpadded matrix.
+INFONCE_ROWS_STEP = 256
+PAD_LOGIT = -30000.0
 
 
 def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
@@ -42,10 +51,19 @@ def item_infonce(
     # ce_u = log(sum_v c_v exp(s_uv)) - s_uu - log c_u counts the positive column c_u times instead of once;
     # removing the extra (c_u - 1) exp(s_uu), a share (c_u - 1) / c_u * exp(-ce_u) < 1 of the sum, gives
     # loss_u = ce_u + log c_u + log1p(-(c_u - 1) / c_u * exp(-ce_u)).
-    ones = queries.new_ones(queries.shape[0], 1)
-    logits = torch.cat([queries, ones], 1) @ torch.cat([keys, log_counts[:, None]], 1).T
-    targets = torch.arange(logits.shape[0], device=logits.device)
-    ce = F.cross_entropy(logits, targets, reduction="none").clamp_min(0.0)
+    rows = queries.shape[0]
+    pad = -rows % INFONCE_ROWS_STEP
+    left = torch.cat([queries, queries.new_ones(rows, 1)], 1)
+    right = torch.cat([keys, log_counts[:, None]], 1)
+    if pad:
+        left = torch.cat([left, left.new_zeros(pad, left.shape[1])])
+        right = torch.cat([right, F.pad(right.new_full((pad, 1), PAD_LOGIT), (right.shape[1] - 1, 0))])
+    if similarity_in_bf16():  # bf16 operands, float32 accumulation; the softmax stays float32 (faerec.device)
+        logits = (left.bfloat16() @ right.bfloat16().T).float()
+    else:
+        logits = left @ right.T
+    targets = torch.arange(rows + pad, device=logits.device)
+    ce = F.cross_entropy(logits, targets, reduction="none")[:rows].clamp_min(0.0)
     per_item = ce + log_counts + torch.log1p(-(weights - 1) / weights * torch.exp(-ce))
     return (per_item * weights).sum() / weights.sum()
 

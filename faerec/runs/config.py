@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from faerec.device import DEVICES
+from faerec.device import DEVICES, SIMILARITY_PRECISIONS
 from faerec.errors import FaerecError
 from faerec.models import ModelConfig
 
@@ -39,6 +39,9 @@ class TrainConfig:
     encoder: str = "minilm"  # which embeddings (faerec embed) the FAERec item embedder reads
     device: str = "auto"  # auto: CUDA when available, else CPU
     bf16: bool = False  # bfloat16 autocast for training forward passes (evaluation stays float32)
+    # operands of the alignment losses' [U, U] similarity matmul: auto = bf16 where the device runs it natively
+    # (faerec.device.resolve_similarity_precision); the choice a run made is in metrics.json "precision"
+    similarity_precision: str = "auto"
     popularity: str = "train"  # head/tail definition of the reported metrics: "train" or the labelled "paper"
     eval_protocol: str = "novel"  # history mask of every ranking (docs/PROTOCOL.md): "novel" or "repeat"
 
@@ -55,6 +58,9 @@ class TrainConfig:
             raise FaerecError(f"train config: select_metric must be one of {list(SELECT_METRICS)}")
         if self.device not in DEVICES:
             raise FaerecError(f"train config: device must be one of {list(DEVICES)}, not {self.device!r}")
+        if self.similarity_precision not in SIMILARITY_PRECISIONS:
+            raise FaerecError(f"train config: similarity_precision must be one of {list(SIMILARITY_PRECISIONS)}, "
+                              f"not {self.similarity_precision!r}")
         if self.popularity not in ("train", "paper"):
             raise FaerecError("train config: popularity must be 'train' or 'paper'")
         if self.eval_protocol not in PROTOCOLS:

@@ -35,12 +35,15 @@ def runs_root() -> Path:
 # Method options added after run ids were first handed out, with their defaults. An option at its default is
 # left out of the hash, so a run trained before the option existed keeps its folder; any other value is hashed.
 LATER_OPTIONS: dict[tuple[str, str], Any] = {("faerec", "id_only"): False}
+# The same for TrainConfig fields.
+LATER_FIELDS: dict[str, Any] = {"similarity_precision": "auto"}
 
 
 def config_hash(config: dict[str, Any] | TrainConfig) -> str:
     """8 hex digits over the train config without the fields a resumed run may change."""
     values = config.to_dict() if isinstance(config, TrainConfig) else config
-    values = {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
+    values = {k: v for k, v in values.items()
+              if k not in RESUMABLE_CHANGES and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     model = values.get("model")
     if isinstance(model, dict) and isinstance(model.get("method_options"), dict):
         options = model["method_options"]

@@ -16,7 +16,7 @@ FLAG_FIELDS = {
     "backbone": "backbone", "method": "method", "epochs": "epochs", "seed": "seed", "device": "device",
     "encoder": "encoder", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
     "max_len": "max_len", "hidden": "hidden", "layers": "layers", "eval_batch_size": "eval_batch_size",
-    "popularity": "popularity", "protocol": "eval_protocol",
+    "popularity": "popularity", "protocol": "eval_protocol", "similarity_precision": "similarity_precision",
 }
 DEFAULT_METHOD = "faerec"  # the CLI trains the project's method unless told otherwise
 
@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--encoder", help="embeddings to use for FAERec (default minilm)")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for training")
+    p.add_argument("--similarity-precision", choices=("auto", "fp32", "bf16"),
+                   help="operands of the alignment losses' similarity matmul (default auto: bf16 where the "
+                        "device runs it natively, i.e. CUDA with native bf16 or a CPU with avx512_bf16/amx_bf16)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int)

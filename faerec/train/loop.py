@@ -12,9 +12,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from faerec.device import autocast
+from faerec.device import autocast, similarity_bf16
 from faerec.errors import FaerecError
-from faerec.memory import DEFAULT_SLACK_MB, HeapGuard
 from faerec.train.distributed import DataParallel
 from faerec.train.negatives import NegativeSampler
 from faerec.train.sequences import TrainingExamples
@@ -30,20 +29,20 @@ def train_epoch(
     batch_size: int,
     device: torch.device,
     bf16: bool = False,
+    bf16_similarity: bool = False,
     progress: bool = True,
-    heap_slack_mb: float = DEFAULT_SLACK_MB,
     parallel: DataParallel | None = None,
 ) -> dict[str, float]:
     """Train on every example once, in an order drawn from the sampler's generator; returns mean loss parts.
 
     A batch is an index gather from the pre-tensorised examples plus one vectorised negative draw.
-    ``epoch`` is 0-based (it drives FAERec's curriculum). Freed heap memory is returned to the OS whenever
-    resident memory grew by ``heap_slack_mb`` (faerec.memory), which bounds the peak of long runs.
+    ``epoch`` is 0-based (it drives FAERec's curriculum). The trainer bounds the heap between epochs
+    (faerec.memory.HeapGuard); nothing here trims it, since a trim mid-epoch is paid back in page faults.
+    ``bf16_similarity``: bf16 operands for the alignment losses' similarity matmuls (faerec.device).
     With ``parallel`` (faerec.train.distributed), ``batch_size`` is the global batch: every rank draws the same
     order and negatives, trains on its rows of each batch through DDP, and the loss parts are summed over ranks.
     """
     model.train()
-    guard = HeapGuard(heap_slack_mb)
     order = torch.randperm(len(examples), generator=sampler.generator)
     n_batches = math.ceil(len(order) / batch_size)
     sums: dict[str, float] = defaultdict(float)
@@ -65,7 +64,7 @@ def train_epoch(
             targets = targets.to(device, non_blocking=True)
             negatives = negatives.to(device, non_blocking=True)
             users = users.to(device, non_blocking=True)
-            with autocast(device, bf16):
+            with autocast(device, bf16), similarity_bf16(bf16_similarity):
                 loss, parts = loss_of(inputs, targets, negatives, epoch, users=users)
             value = float(loss.detach())
             if parallel is not None:
@@ -79,7 +78,6 @@ def train_epoch(
             shown += value
             for name, part in parts.items():
                 sums[name] += share * float(part)
-            guard.check()
             bar.update(1)
             seconds = time.perf_counter() - started
             bar.set_postfix(loss=f"{shown / (batch + 1):.4f}",

@@ -28,12 +28,13 @@ import torch
 
 from faerec import __version__
 from faerec.data.dataset import Dataset
-from faerec.device import describe, resolve_device
+from faerec.device import describe, resolve_device, resolve_similarity_precision
 from faerec.errors import FaerecError
 from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.eval.run import write_user_ranks
 from faerec.io import write_json, write_text
+from faerec.memory import HeapGuard, configure_heap
 from faerec.runs import checkpoint, folder
 from faerec.runs.config import TrainConfig
 from faerec.runs.modelling import check_embeddings, model_for, text_tables
@@ -58,6 +59,7 @@ def train_run(
 ) -> dict[str, Any]:
     """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
     wall_start = time.perf_counter()
+    configure_heap()  # fixed malloc thresholds: the next batch reuses this batch's freed blocks (faerec.memory)
     world = distributed.current()
     dataset = Dataset.load(dataset_dir)
     run_dir = Path(out_dir) if out_dir is not None else folder.default_run_dir(dataset.name, cfg)
@@ -80,6 +82,7 @@ def train_run(
                                              "train": cfg.to_dict(), "embeddings": embeddings})
 
     device = distributed.rank_device(resolve_device(cfg.device), world)
+    similarity, similarity_reason = resolve_similarity_precision(cfg.similarity_precision, device)
     seed_everything(cfg.seed)
     data_generator = torch.Generator().manual_seed(cfg.seed)
     model = model_for(dataset, cfg, tables).to(device)
@@ -115,14 +118,15 @@ def train_run(
         _write_history(run_dir, history)
 
     session_start = time.perf_counter()
+    guard = HeapGuard()
     for epoch in range(epochs_done, cfg.epochs):
         if stop_reason is not None:
             break
         record: dict[str, Any] = {"epoch": epoch + 1}
         started = time.perf_counter()
         record.update(train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=cfg.batch_size,
-                                  device=device, bf16=cfg.bf16, progress=progress and world.is_main,
-                                  parallel=parallel))
+                                  device=device, bf16=cfg.bf16, bf16_similarity=similarity == "bf16",
+                                  progress=progress and world.is_main, parallel=parallel))
         record["train_seconds"] = time.perf_counter() - started
         record["examples_per_second"] = len(examples) / record["train_seconds"]
         if ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs) and world.is_main:
@@ -150,6 +154,7 @@ def train_run(
                 **({"rank_rng": rank_rng} if rank_rng is not None else {}),
             })
             _write_history(run_dir, history)
+        guard.check()  # between epochs, where handing free pages back costs one re-fault of the working set
     elapsed += time.perf_counter() - session_start
     if not world.is_main:  # rank 0 alone tests the best weights and writes the rest of the run's files
         return {"run_dir": str(run_dir), "rank": world.rank}
@@ -174,6 +179,7 @@ def train_run(
     doc = metrics_document(dataset, cfg.model.backbone, cfg.model.method, cfg.seed, stopping.best_epoch,
                            len(history), valid, test, timing, describe(device), peak_memory_mb(device),
                            stop_reason)
+    doc["precision"] = {"autocast_bf16": cfg.bf16, "similarity": similarity, "similarity_reason": similarity_reason}
     write_json(run_dir / folder.METRICS, doc)
     return {**doc, "run_dir": str(run_dir)}
 
