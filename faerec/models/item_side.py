@@ -82,8 +82,7 @@ class SequentialModel(nn.Module):
 
     def user_embedding(self, input_ids: torch.Tensor) -> torch.Tensor:
         layout = self._layout(input_ids)
-        hidden = self.backbone.encode(self.embedder.sequence_input(input_ids, layout, self.backbone), layout)
-        return layout.last(hidden)
+        return self.backbone.encode_last(self.embedder.sequence_input(input_ids, layout, self.backbone), layout)
 
     def item_table(self) -> torch.Tensor:
         return self.embedder.item_table()

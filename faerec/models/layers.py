@@ -96,15 +96,21 @@ class SeqLayout:
             out = out.index_copy(0, bucket.token_index, mixed.reshape(-1, out_dim)[bucket.grid_index].to(out.dtype))
         return out
 
-    def last(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[N, D] -> [B, D]: each row's token at column L - 1, zero where that position is padding."""
-        out = tokens.new_zeros(self.batch, tokens.shape[-1])
-        if self.n_tokens == 0:
-            return out
-        has_last = self.real[:, -1]
+    def last_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows [R], token indices [R]) of the rows whose column L - 1 is real, and that token of each."""
+        rows = self.real[:, -1].nonzero().squeeze(1)
         # the token at (b, L-1) is the last one of row b: number (tokens in rows <= b) - 1
         token_of_row_end = torch.cumsum(self.real.sum(1), 0) - 1
-        return out.index_copy(0, has_last.nonzero().squeeze(1), tokens[token_of_row_end[has_last]])
+        return rows, token_of_row_end[rows]
+
+    def last(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[N, D] -> [B, D]: each row's token at column L - 1, zero where that position is padding."""
+        rows, index = self.last_tokens()
+        return self.rows_to_batch(tokens[index], rows)
+
+    def rows_to_batch(self, values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """[R, D] values of the given rows -> [B, D] with zeros elsewhere."""
+        return values.new_zeros(self.batch, values.shape[-1]).index_copy(0, rows, values)
 
 
 class Dropout(nn.Module):

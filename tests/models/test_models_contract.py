@@ -34,6 +34,17 @@ def test_shapes(world, backbone, method):
 
 
 @pytest.mark.parametrize("backbone,method", COMBOS, ids=IDS)
+def test_user_embedding_is_the_last_sequence_state(world, backbone, method):
+    """Scoring users may take a shortcut (Backbone.encode_last) but must equal the last column of the states."""
+    model = make_model(world, backbone=backbone, method=method).eval()
+    ids = left_padded([12, 5, 1, 0, 7], 12, seed=11)
+    with torch.no_grad():
+        users, states = model.user_embedding(ids), model.sequence_states(ids)
+    torch.testing.assert_close(users, states[:, -1], rtol=1e-5, atol=1e-5)
+    assert users[3].abs().sum() == 0  # a fully padded row has no state
+
+
+@pytest.mark.parametrize("backbone,method", COMBOS, ids=IDS)
 def test_causal(world, backbone, method):
     """Changing the item at position t changes no output at positions < t (and does change position t)."""
     model = make_model(world, backbone=backbone, method=method).eval()

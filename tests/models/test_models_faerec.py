@@ -63,6 +63,40 @@ def test_item_table_is_layernorm_of_id_plus_projected_llm(world):
     assert base.item_table() is base.embedder.id_embedding.weight
 
 
+def test_inference_projection_is_recomputed_after_the_weights_change(world):
+    """Scoring reuses one projected LLM table per set of weights; a training step or load_state_dict must not
+    leave it stale."""
+    model = make_model(world, method="faerec")
+    ids = left_padded([6, 3, 1], 8, seed=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+
+    def fresh_user_embedding():
+        emb = model.embedder
+        with torch.no_grad():
+            emb._projected_cache = None
+            return model.user_embedding(ids), model.item_table()
+
+    model.eval()
+    with torch.no_grad():
+        before_users, before_table = model.user_embedding(ids), model.item_table()
+    torch.testing.assert_close((before_users, before_table), fresh_user_embedding())
+    model.train()
+    inputs, targets, negatives = training_batch([6, 4, 2], 7, seed=4)
+    loss, _ = model.training_loss(inputs, targets, negatives, 0)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        after_users, after_table = model.user_embedding(ids), model.item_table()
+    assert not torch.allclose(after_table, before_table)
+    torch.testing.assert_close((after_users, after_table), fresh_user_embedding())
+    model.load_state_dict(make_model(world, method="faerec", seed=9).state_dict())
+    with torch.no_grad():
+        loaded = model.item_table()
+    torch.testing.assert_close(loaded, fresh_user_embedding()[1])
+
+
 @pytest.mark.parametrize("targets", ["id", "fused"])
 def test_training_targets_switch(world, targets):
     from faerec.models.layers import SeqLayout

@@ -38,6 +38,12 @@ class Backbone(nn.Module):
         items at positions <= t of the same row only; padding positions are never read."""
         raise NotImplementedError
 
+    def encode_last(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        """[N, D] embedded tokens -> [B, D] hidden state at each row's last column (zeros where it is padding),
+        i.e. ``layout.last(self.encode(tokens, layout))``. A backbone may override it to skip work that only
+        the other positions need (scoring users needs nothing else)."""
+        return layout.last(self.encode(tokens, layout))
+
 
 class LearnedPositions(nn.Module):
     """Learned absolute positions counted from the RIGHT end: the most recent item (column L - 1) always

@@ -74,8 +74,12 @@ class SelfAttentionBlock(nn.Module):
         context = attention(q, k, v, causal_attention_mask(bucket.real), self.attn_dropout)
         return context.transpose(1, 2).reshape(rows, length, d)
 
-    def forward(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, layout: SeqLayout, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, D] -> [N, D]; with ``keep`` (token indices) only those tokens' outputs, [len(keep), D]: every
+        token is still a key and value, but the output projection and feed-forward run on the kept ones."""
         context = layout.mix(self.qkv(self.attn_norm(tokens)), self._attend, tokens.shape[-1])
+        if keep is not None:
+            context, tokens = context[keep], tokens[keep]
         tokens = tokens + self.dropout(self.out(context))
         return tokens + self.dropout(self.ffn(self.ffn_norm(tokens)))
 
@@ -97,3 +101,13 @@ class SASRec(Backbone):
         for block in self.blocks:
             tokens = block(tokens, layout)
         return self.final_norm(tokens)
+
+    def encode_last(self, tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
+        """As ``encode`` then ``layout.last``, but the last block's output projection and feed-forward (and
+        the final norm) run on each row's last token only: a quarter of the linear work of scoring users."""
+        rows, last = layout.last_tokens()
+        if not self.blocks:
+            return layout.rows_to_batch(self.final_norm(tokens[last]), rows)
+        for block in self.blocks[:-1]:
+            tokens = block(tokens, layout)
+        return layout.rows_to_batch(self.final_norm(self.blocks[-1](tokens, layout, keep=last)), rows)

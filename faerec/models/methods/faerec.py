@@ -146,6 +146,7 @@ class FaerecItemEmbedder(ItemEmbedder):
         fuses = not options.id_only
         self.gate = DimensionGate(cfg.hidden, options.gate_dropout) if options.gate and fuses else None
         self.fusion_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self._projected_cache: tuple[tuple, torch.Tensor] | None = None
 
     # --- sequence side --------------------------------------------------------------------------------
     def _fuse(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor | None, layout: SeqLayout, backbone: Backbone):
@@ -160,9 +161,26 @@ class FaerecItemEmbedder(ItemEmbedder):
         return self.fusion_norm(g * id_tokens + (1 - g) * llm_tokens), g
 
     def sequence_input(self, input_ids: torch.Tensor, layout: SeqLayout, backbone: Backbone) -> torch.Tensor:
-        distinct, inverse = torch.unique(layout.tokens_of(input_ids), return_inverse=True)
+        tokens = layout.tokens_of(input_ids)
+        if self._inference():  # scoring users: gather from the projected table, computed once per evaluation
+            llm_rows = None if self.options.id_only else self._projected_table()[tokens]
+            return self._fuse(self.id_embedding(tokens), llm_rows, layout, backbone)[0]
+        distinct, inverse = torch.unique(tokens, return_inverse=True)
         llm_rows = None if self.options.id_only else rows_at(self.projection(self.llm_table[distinct]), inverse)
         return self._fuse(rows_at(self.id_embedding(distinct), inverse), llm_rows, layout, backbone)[0]
+
+    def _inference(self) -> bool:
+        return not self.training and not torch.is_grad_enabled()
+
+    def _projected_table(self) -> torch.Tensor:
+        """projection(llm_table) for inference, recomputed only when the projection's weights changed (an
+        optimiser step or load_state_dict bumps a parameter's version), so an evaluation that scores the item
+        table and then every batch of users projects each item once."""
+        tensors = [*self.projection.parameters(), self.llm_table]  # data_ptr: a move to another device
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        if self._projected_cache is None or self._projected_cache[0] != key:
+            self._projected_cache = (key, self.projection(self.llm_table))
+        return self._projected_cache[1]
 
     def gate_values(self, input_ids: torch.Tensor, backbone: Backbone) -> torch.Tensor | None:
         """[N, D] gate at the N real tokens of a batch (for inspection and tests); None without a gate."""
@@ -177,7 +195,10 @@ class FaerecItemEmbedder(ItemEmbedder):
         return self.fusion_norm(id_rows + llm_rows)
 
     def item_table(self) -> torch.Tensor:
-        llm = None if self.options.id_only else self.projection(self.llm_table)
+        if self.options.id_only:
+            llm = None
+        else:
+            llm = self._projected_table() if self._inference() else self.projection(self.llm_table)
         table = self._fused_items(self.id_embedding.weight, llm)
         return torch.cat([table.new_zeros(1, table.shape[1]), table[1:]])
 
