@@ -59,9 +59,10 @@ def main() -> None:
     from faerec.eval.evaluator import Evaluator
     from faerec.memory import HeapGuard, configure_heap
     from faerec.models import ModelConfig, build_model
+    from faerec.runs.config import TrainConfig
     from faerec.train.loop import train_epoch
     from faerec.train.negatives import NegativeSampler
-    from faerec.train.run import seed_everything
+    from faerec.train.run import make_optimizer, seed_everything
     from faerec.train.sequences import TrainingExamples
 
     configure_heap()
@@ -100,7 +101,7 @@ def main() -> None:
         faerec = method == "faerec"
         model = build_model(cfg, dataset.n_items, llm_table if faerec else None, pca_init if faerec else None,
                             torch.from_numpy(dataset.train_count)).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = make_optimizer(model, TrainConfig(), device)  # the trainer's Adam (foreach), lr 1e-3
         sampler = NegativeSampler(dataset, torch.Generator().manual_seed(2024))
         epoch_seconds, epoch_cpu = [], []
         guard = HeapGuard()

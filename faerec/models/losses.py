@@ -30,12 +30,55 @@ STD_EPS = 1e-5  # added to the batch standard deviation before dividing (as the 
 # loss and its gradient are exactly those of the unpadded matrix.
 INFONCE_ROWS_STEP = 256
 PAD_LOGIT = -30000.0
+LSE_BLOCK_ROWS = 256  # rows per block of the InfoNCE logsumexp: a [256, U] float32 temporary
 
 
 def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
     """Mean over positions of -log sigmoid(pos) - log(1 - sigmoid(neg)); 0 for an empty batch."""
     per_position = F.softplus(-pos_logits) + F.softplus(neg_logits)
     return per_position.sum() / max(per_position.numel(), 1)
+
+
+class _RowLogSumExp(torch.autograd.Function):
+    """lse_r = logsumexp_c (left @ right.T)_rc for [R, D] and [C, D] operands, with a single [R, C] buffer.
+
+    ``F.cross_entropy`` on a materialised logits matrix keeps its log-softmax output for the backward and
+    builds a dense one-hot gradient, so a step held three to four [U, U] float32 buffers; on Beauty (U ~ 3,000)
+    filling and first-touching those, not arithmetic, was most of the InfoNCE time. Here the logits buffer is
+    owned by this function: the forward walks it in blocks of rows, keeps the [R] result and overwrites the
+    logits with their softmax (d lse_r / d logit_rc); the backward scales that in place by the incoming
+    gradient and multiplies it back through the operands. The matrix is exponentiated once and nothing else of
+    its size is allocated. bfloat16 operands (bf16 similarity) give bf16 logits with float32 accumulation; each
+    block is widened to float32 for the softmax, which is stored back in bf16 (relative error 2^-8 per entry).
+    The backward can run once.
+    """
+
+    @staticmethod
+    def forward(ctx, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        softmax = left @ right.T
+        wide_dtype = torch.promote_types(softmax.dtype, torch.float32)  # bf16 -> float32; float64 stays
+        lse = torch.empty(softmax.shape[0], dtype=wide_dtype, device=softmax.device)
+        for start in range(0, softmax.shape[0], LSE_BLOCK_ROWS):
+            block = softmax[start : start + LSE_BLOCK_ROWS]
+            wide = block.to(wide_dtype)
+            top = wide.amax(1, keepdim=True)
+            exp = (wide - top).exp_()
+            total = exp.sum(1, keepdim=True)
+            lse[start : start + LSE_BLOCK_ROWS] = (top + total.log()).squeeze(1)
+            block.copy_(exp.div_(total))
+        ctx.save_for_backward(left, right, softmax)
+        ctx.used = False
+        return lse
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_lse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if ctx.used:
+            raise RuntimeError("item_infonce: its backward reuses the logits' memory and can run only once")
+        ctx.used = True
+        left, right, softmax = ctx.saved_tensors
+        grad = softmax.mul_(grad_lse[:, None].to(softmax.dtype))
+        return grad @ right, grad.T @ left
 
 
 def item_infonce(
@@ -46,8 +89,8 @@ def item_infonce(
     log_counts = weights.log()
     queries = F.normalize(id_vecs, dim=-1) / temperature
     keys = F.normalize(llm_vecs, dim=-1)
-    # One [U, U] matmul yields s_uv + log c_v directly (log c_v rides along as an extra key dimension);
-    # the fused cross-entropy kernel is then the only other [U, U] work. Its row loss
+    # One [U, U] matmul yields s_uv + log c_v directly (log c_v rides along as an extra key dimension), and a
+    # row logsumexp (_RowLogSumExp) is the only other [U, U] work. The row loss
     # ce_u = log(sum_v c_v exp(s_uv)) - s_uu - log c_u counts the positive column c_u times instead of once;
     # removing the extra (c_u - 1) exp(s_uu), a share (c_u - 1) / c_u * exp(-ce_u) < 1 of the sum, gives
     # loss_u = ce_u + log c_u + log1p(-(c_u - 1) / c_u * exp(-ce_u)).
@@ -58,12 +101,12 @@ def item_infonce(
     if pad:
         left = torch.cat([left, left.new_zeros(pad, left.shape[1])])
         right = torch.cat([right, F.pad(right.new_full((pad, 1), PAD_LOGIT), (right.shape[1] - 1, 0))])
-    if similarity_in_bf16():  # bf16 operands, float32 accumulation; the softmax stays float32 (faerec.device)
-        logits = (left.bfloat16() @ right.bfloat16().T).float()
-    else:
-        logits = left @ right.T
-    targets = torch.arange(rows + pad, device=logits.device)
-    ce = F.cross_entropy(logits, targets, reduction="none")[:rows].clamp_min(0.0)
+    if similarity_in_bf16():  # bf16 operands and logits, float32 accumulation and softmax (faerec.device)
+        left, right = left.bfloat16(), right.bfloat16()
+    lse = _RowLogSumExp.apply(left, right)[:rows]
+    # s_uu + log c_u from the same (possibly bf16-rounded) operands as the matmul, in float32
+    positive = (left[:rows].float() * right[:rows].float()).sum(1)
+    ce = (lse - positive).clamp_min(0.0)
     per_item = ce + log_counts + torch.log1p(-(weights - 1) / weights * torch.exp(-ce))
     return (per_item * weights).sum() / weights.sum()
 

@@ -50,6 +50,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam with the run's settings, in its multi-tensor (foreach) form.
+
+    torch's default Adam on CPU is the per-parameter loop; on Beauty (a 12,102 x 128 ID table among ~1.9 M
+    parameters) its step took 21 ms single-threaded, ~7 % of a SASRec+FAERec batch, against 7.2 ms in the
+    foreach form, which computes the same update. The fused kernel (4.2 ms) is not used: its results changed
+    between two identical runs in one process, and seeded runs here are bit-for-bit repeatable. Checkpoints
+    of either form resume in the other (the optimiser state is the same).
+    """
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay,
+                            foreach=True)
+
+
 def train_run(
     dataset_dir: str | Path,
     cfg: TrainConfig,
@@ -87,8 +100,7 @@ def train_run(
     data_generator = torch.Generator().manual_seed(cfg.seed)
     model = model_for(dataset, cfg, tables).to(device)
     distributed.seed_rank(cfg.seed, world)  # after the (identical) initialisation: each rank's own dropout
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
-                                 weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg, device)
     examples = TrainingExamples.build(dataset, cfg.model.max_len)
     if len(examples) == 0:
         raise FaerecError("no user has two training items, so there is nothing to train on", path=dataset.path)

@@ -8,7 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from faerec.device import similarity_bf16
 from faerec.models.losses import (
+    INFONCE_ROWS_STEP,
+    LSE_BLOCK_ROWS,
     barlow_twins,
     bce_loss,
     curriculum_weights,
@@ -115,3 +118,43 @@ def test_curriculum_values():
     assert curriculum_weights(30, 0.9, 1.0, 30) == pytest.approx((1.0, 0.0))
     w_item, w_feat = curriculum_weights(5, 0.9, 1.0, 30)  # (1 + cos(pi/3)) / 2 = 0.75
     assert w_item == pytest.approx(0.975) and w_feat == pytest.approx(0.025)
+
+
+def _distinct_items(n_items: int, dim: int, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randn(n_items, dim, generator=gen, dtype=dtype, requires_grad=True)
+    llm = torch.randn(n_items, dim, generator=gen, dtype=dtype, requires_grad=True)
+    counts = torch.randint(1, 4, (n_items,), generator=gen)
+    return ids, llm, counts
+
+
+def test_infonce_over_several_row_blocks_and_padding_equals_the_occurrence_form():
+    # 300 items: two logsumexp blocks (LSE_BLOCK_ROWS) and 212 padded rows (INFONCE_ROWS_STEP)
+    assert 300 > LSE_BLOCK_ROWS and 300 % INFONCE_ROWS_STEP
+    ids, llm, counts = _distinct_items(300, 8)
+    rows = torch.repeat_interleave(torch.arange(300), counts)
+    ours, theirs = item_infonce(ids, llm, counts, 0.05), occurrence_infonce(ids[rows], llm[rows], rows, 0.05)
+    torch.testing.assert_close(ours, theirs)
+    for g1, g2 in zip(torch.autograd.grad(ours, [ids, llm]), torch.autograd.grad(theirs, [ids, llm]), strict=True):
+        torch.testing.assert_close(g1, g2)
+
+
+def test_infonce_with_bf16_similarity_stays_close_to_float32():
+    ids, llm, counts = _distinct_items(700, 64, torch.float32)
+    exact = item_infonce(ids, llm, counts, 0.05)
+    exact_grads = torch.autograd.grad(exact, [ids, llm])
+    with similarity_bf16(True):
+        rounded = item_infonce(ids, llm, counts, 0.05)
+    rounded_grads = torch.autograd.grad(rounded, [ids, llm])
+    assert rounded.item() == pytest.approx(exact.item(), rel=1e-3)
+    assert rounded.item() != exact.item()  # the bf16 path really ran
+    for g1, g2 in zip(rounded_grads, exact_grads, strict=True):
+        assert ((g1 - g2).norm() / g2.norm()).item() < 2e-2
+
+
+def test_infonce_backward_refuses_a_second_pass():
+    ids, llm, counts = _distinct_items(5, 4)
+    loss = item_infonce(ids, llm, counts, 0.1)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="only once"):
+        loss.backward()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -149,7 +150,7 @@ def test_cli_errors_are_one_clear_line(tiny_dataset, tmp_path, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
 
 
-def test_dataset_without_evaluable_users_is_refused(make_processed, tmp_path):
+def test_dataset_without_evaluable_users_is_remulti(make_processed, tmp_path):
     short = make_processed([[1, 2], [2, 3]], 3)
     with pytest.raises(FaerecError, match="nothing to validate"):
         run.train_run(short, small_config("base"), tmp_path / "r", progress=False)
@@ -161,3 +162,25 @@ def test_bf16_autocast_trains_and_cuda_request_without_gpu_is_a_clear_error(tiny
     if not torch.cuda.is_available():
         with pytest.raises(FaerecError, match="no CUDA device"):
             run.train_run(tiny_dataset, small_config(device="cuda"), tmp_path / "cuda", progress=False)
+
+
+def test_optimizer_is_foreach_adam_and_takes_over_a_for_loop_adam_state():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    cfg = TrainConfig(lr=0.01)
+    multi = run.make_optimizer(model, cfg, torch.device("cpu"))
+    assert multi.defaults["foreach"] and multi.defaults["lr"] == 0.01
+    plain_model = torch.nn.Linear(4, 3)
+    plain_model.load_state_dict(model.state_dict())
+    plain = torch.optim.Adam(plain_model.parameters(), lr=0.01)  # what checkpoints of older runs hold
+    x = torch.randn(8, 4)
+    for step in range(6):
+        if step == 3:  # resume: the multi optimiser continues from the for-loop one's state
+            multi.load_state_dict(copy.deepcopy(plain.state_dict()))  # as read back from a checkpoint
+            model.load_state_dict(plain_model.state_dict())
+        for net, opt in ((model, multi), (plain_model, plain)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    for a, b in zip(model.parameters(), plain_model.parameters(), strict=True):
+        assert torch.equal(a, b)
