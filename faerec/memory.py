@@ -29,6 +29,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_BYTES = 256 * 2**20  # blocks below this come from the heap (fixed: no dynamic adjustment)
 TRIM_THRESHOLD_BYTES = 2**31 - 1  # no automatic trimming of the heap top; HeapGuard decides when to trim
 _STATM = "/proc/self/statm"
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
 
@@ -67,6 +69,32 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def reset_peak_resident() -> bool:
+    """Start a new peak-resident-memory measurement for this process (Linux: VmHWM := current RSS).
+
+    A process that trains several runs one after another (``faerec experiment``) would otherwise report the
+    largest earlier run's peak for every later run. True if the kernel accepted the reset."""
+    try:
+        with open(_CLEAR_REFS, "w") as fh:
+            fh.write("5")  # proc(5): "5" resets the peak resident set size to the current one
+        return True
+    except OSError:
+        return False
+
+
+def peak_resident_mb() -> float | None:
+    """Peak resident set size since the process started or since ``reset_peak_resident``, in MB (None
+    where /proc/self/status has no VmHWM)."""
+    try:
+        with open(_STATUS) as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def resident_mb() -> float | None:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from faerec.data.dataset import Dataset
+from faerec.memory import peak_resident_mb
 
 
 def split_block(result: dict[str, Any]) -> dict[str, Any]:
@@ -17,9 +18,12 @@ def split_block(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def peak_memory_mb(device: torch.device | None = None) -> dict[str, float]:
-    """Peak resident memory of this process (and peak CUDA allocation), in MiB."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+    """Peak resident memory of this process since the run began (faerec.memory.reset_peak_resident; else since
+    the process started), and the peak CUDA allocation, in MiB."""
+    rss_mb = peak_resident_mb()
+    if rss_mb is None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
     out = {"peak_rss_mb": round(rss_mb, 1)}
     if device is not None and device.type == "cuda":
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

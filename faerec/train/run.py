@@ -34,7 +34,7 @@ from faerec.eval.document import metrics_document, peak_memory_mb
 from faerec.eval.evaluator import Evaluator
 from faerec.eval.run import write_user_ranks
 from faerec.io import write_json, write_text
-from faerec.memory import HeapGuard, configure_heap
+from faerec.memory import HeapGuard, configure_heap, reset_peak_resident
 from faerec.runs import checkpoint, folder
 from faerec.runs.config import TrainConfig
 from faerec.runs.modelling import check_embeddings, model_for, text_tables
@@ -73,6 +73,7 @@ def train_run(
     """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
     wall_start = time.perf_counter()
     configure_heap()  # fixed malloc thresholds: the next batch reuses this batch's freed blocks (faerec.memory)
+    reset_peak_resident()  # metrics.json's peak is this run's, also when one process trains several runs
     world = distributed.current()
     dataset = Dataset.load(dataset_dir)
     run_dir = Path(out_dir) if out_dir is not None else folder.default_run_dir(dataset.name, cfg)
@@ -96,6 +97,8 @@ def train_run(
 
     device = distributed.rank_device(resolve_device(cfg.device), world)
     similarity, similarity_reason = resolve_similarity_precision(cfg.similarity_precision, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     seed_everything(cfg.seed)
     data_generator = torch.Generator().manual_seed(cfg.seed)
     model = model_for(dataset, cfg, tables).to(device)
