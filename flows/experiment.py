@@ -57,7 +57,7 @@ class ExperimentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: str | None = Field(None, description="A spec TOML file (relative to the project) or a preset name: "
-                             "ablations, seeds, sweeps. Leave empty to give every field below.")
+                             "ablations, backbones, comparison, seeds, sweeps. Leave empty to give every field below.")
     name: str | None = Field(None, description="Experiment name: runs/<name>/ and the artifact keys (default: "
                              "the spec's name, else its file name).")
     description: str | None = None

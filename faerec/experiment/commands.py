@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "resumes), then aggregate the runs' per-user results into mean ± std tables with Impr. rows and paired "
         "significance tests, and draw the figures. Run folders: $FAEREC_RUNS_DIR/<run-id>-e<epochs>p<patience>; "
         "the report: $FAEREC_RUNS_DIR/<name>/report/.")
-    p.add_argument("spec", metavar="SPEC", help="a TOML spec file, or a preset: ablations, seeds, sweeps")
+    p.add_argument("spec", metavar="SPEC", help="a TOML spec file, or a preset: ablations, backbones, comparison, seeds, sweeps")
     p.add_argument("--dataset", action="append", metavar="SOURCE", dest="datasets",
                    help="replaces the spec's datasets (repeatable): a source or a catalogue / prepared folder")
     p.add_argument("--out", metavar="NAME", help="experiment name, i.e. the folder runs/NAME/ (default: the "

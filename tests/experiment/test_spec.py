@@ -61,7 +61,7 @@ def test_bad_toml_and_missing_files_name_the_file(tmp_path):
 
 
 def test_presets_load_by_name():
-    assert {"ablations", "seeds", "sweeps"} <= set(spec.preset_names())
+    assert {"ablations", "backbones", "comparison", "seeds", "sweeps"} <= set(spec.preset_names())
     seeds = spec.load("seeds")
     assert (seeds.name, seeds.methods, seeds.seeds, seeds.reference) == (
         "seeds", ["base", "faerec"], [2024, 2025, 2026], "base")
@@ -71,6 +71,11 @@ def test_presets_load_by_name():
     assert ablations.name == "beauty-ablations" and ablations.datasets == ["amazon2014:Beauty"]
     assert ablations.labels == ["faerec", "base", "w/o AGF", "w/o AGF (ID only)", "w/o ILA", "w/o FLA", "w/o CLS",
                                 "w/o PG"]
+    comparison = spec.load("comparison", datasets=["amazon2014:Beauty"])
+    assert comparison.methods == ["base", "llminit", "rlmrec-con", "rlmrec-gen", "llmesr", "alphafuse", "faerec"]
+    assert (comparison.epochs, comparison.patience, comparison.reference) == (100, 10, "base")
+    backbones = spec.load("backbones", datasets=["amazon2014:Beauty"])
+    assert [p.backbone for p in backbones.points()] == ["narm", "narm", "lightsans", "lightsans", "gmlp", "gmlp"]
 
 
 def test_each_ablation_changes_one_option_of_the_full_model():
