@@ -254,29 +254,35 @@ class LlmesrModel(nn.Module):
         """[U] distinct ids -> (ID rows, adapted LLM rows), each [U, h]."""
         return self.id_embedding(ids), self.adapter(self.llm_table[ids])
 
-    def _encode(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor, layout: SeqLayout) -> torch.Tensor:
-        """[N, h] ID and adapted-LLM rows of the real tokens -> [N, 2h] [collaborative ; semantic] states."""
+    def _encode(self, id_tokens: torch.Tensor, llm_tokens: torch.Tensor, layout: SeqLayout,
+                last_only: bool = False) -> torch.Tensor:
+        """[N, h] ID and adapted-LLM rows of the real tokens -> [N, 2h] [collaborative ; semantic] states, or
+        with ``last_only`` the [B, 2h] states at each row's last column (Backbone.encode_last: a backbone may
+        skip work that only the other positions need; the teacher and scoring users need nothing else)."""
         semantic_backbone = self.semantic_backbone or self.backbone
         id_tokens = self.backbone.embed_positions(id_tokens * self.input_scale, layout)
         llm_tokens = semantic_backbone.embed_positions(llm_tokens * self.input_scale, layout)
         if self.llm_to_id is not None:
             id_tokens, llm_tokens = (self.llm_to_id(llm_tokens, id_tokens, layout),
                                      self.id_to_llm(id_tokens, llm_tokens, layout))
+        if last_only:
+            return torch.cat([self.backbone.encode_last(id_tokens, layout),
+                              semantic_backbone.encode_last(llm_tokens, layout)], dim=-1)
         return torch.cat([self.backbone.encode(id_tokens, layout), semantic_backbone.encode(llm_tokens, layout)],
                          dim=-1)
 
-    def features(self, input_ids: torch.Tensor, layout: SeqLayout | None = None) -> torch.Tensor:
-        """[N, 2h] states at the N real tokens of a [B, L] batch."""
+    def features(self, input_ids: torch.Tensor, layout: SeqLayout | None = None,
+                 last_only: bool = False) -> torch.Tensor:
+        """[N, 2h] states at the N real tokens of a [B, L] batch ([B, 2h] last-column states with ``last_only``)."""
         if layout is None:
             layout = self._layout(input_ids)
         distinct, inverse = torch.unique(layout.tokens_of(input_ids), return_inverse=True)
         id_rows, llm_rows = self._item_rows(distinct)
         return self._encode(torch.index_select(id_rows, 0, inverse), torch.index_select(llm_rows, 0, inverse),
-                            layout)
+                            layout, last_only)
 
     def user_embedding(self, input_ids: torch.Tensor) -> torch.Tensor:
-        layout = self._layout(input_ids)
-        return layout.last(self.features(input_ids, layout))
+        return self.features(input_ids, last_only=True)
 
     def sequence_states(self, input_ids: torch.Tensor) -> torch.Tensor:
         layout = self._layout(input_ids)
