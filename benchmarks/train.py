@@ -4,7 +4,7 @@
                                [--epochs 2] [--configs sasrec:base,sasrec:faerec] [--device auto]
                                [--cache-dir DIR] [--no-embed] [--bf16] [--similarity fp32,auto]
 
-Settings of the issue: batch 256, max length 50, hidden 128 (ModelConfig defaults otherwise). The raw dataset is
+Settings of the issue: batch 256, max length 50, hidden 128 (ModelConfig defaults otherwise); --configs takes any registered backbone:method. The raw dataset is
 prepared with `faerec prepare` into a temp folder (or --prepared is used as is). FAERec reads the default MiniLM
 embeddings; if the folder has none, they are computed with `faerec embed` (offline encoder) unless --no-embed,
 in which case a random unit-norm 384-d table stands in and the output says so. Each configuration trains
@@ -57,8 +57,9 @@ def main() -> None:
     from faerec.device import describe, resolve_device, resolve_similarity_precision
     from faerec.errors import FaerecError
     from faerec.eval.evaluator import Evaluator
-    from faerec.memory import HeapGuard, configure_heap
+    from faerec.memory import HeapGuard, configure_heap, peak_resident_mb, reset_peak_resident
     from faerec.models import ModelConfig, build_model
+    from faerec.models.registry import method_spec
     from faerec.runs.config import TrainConfig
     from faerec.train.loop import train_epoch
     from faerec.train.negatives import NegativeSampler
@@ -85,7 +86,7 @@ def main() -> None:
         configs += [(backbone, method, p) for p in (precisions if method == "faerec" else ["fp32"])]
 
     llm_table, pca_init, embeddings = None, None, "not needed"
-    if any(method == "faerec" for _, method, _ in configs):
+    if any(method_spec(method).needs_text for _, method, _ in configs):
         llm_table, pca_init, embeddings = _embeddings(data_dir, args, Path(tmp.name), FaerecError)
 
     examples = TrainingExamples.build(dataset, 50)
@@ -96,11 +97,12 @@ def main() -> None:
     for backbone, method, precision in configs:
         similarity, reason = resolve_similarity_precision(precision, device)
         label = f"{backbone}+{method}" + (f" similarity {precision}->{similarity}" if method == "faerec" else "")
+        reset_peak_resident()  # each configuration's own peak (where the kernel allows the reset)
         seed_everything(2024)
         cfg = ModelConfig(backbone=backbone, method=method, hidden=128, max_len=50)
-        faerec = method == "faerec"
-        model = build_model(cfg, dataset.n_items, llm_table if faerec else None, pca_init if faerec else None,
-                            torch.from_numpy(dataset.train_count)).to(device)
+        text = method_spec(method).needs_text
+        model = build_model(cfg, dataset.n_items, llm_table if text else None, pca_init if text else None,
+                            torch.from_numpy(dataset.train_count), dataset=dataset).to(device)
         optimizer = make_optimizer(model, TrainConfig(), device)  # the trainer's Adam (foreach), lr 1e-3
         sampler = NegativeSampler(dataset, torch.Generator().manual_seed(2024))
         epoch_seconds, epoch_cpu = [], []
@@ -135,6 +137,7 @@ def main() -> None:
             "cpu_seconds_per_epoch": round(sum(epoch_cpu) / len(epoch_cpu), 2),
             "eval_seconds": round(eval_seconds, 2), "eval_cpu_seconds": round(eval_cpu, 2),
             "batches_per_epoch": -(-len(examples) // 256), "valid_ndcg@10": valid["overall"]["ndcg@10"],
+            "peak_rss_mb": round(peak_resident_mb() or 0.0, 1),
         })
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
