@@ -97,7 +97,7 @@ def main() -> None:
     for backbone, method, precision in configs:
         similarity, reason = resolve_similarity_precision(precision, device)
         label = f"{backbone}+{method}" + (f" similarity {precision}->{similarity}" if method == "faerec" else "")
-        reset_peak_resident()  # each configuration's own peak (where the kernel allows the reset)
+        reset_peak_resident()  # peak since this configuration began; the heap of earlier ones stays, so an upper bound
         seed_everything(2024)
         cfg = ModelConfig(backbone=backbone, method=method, hidden=128, max_len=50)
         text = method_spec(method).needs_text
