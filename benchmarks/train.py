@@ -4,7 +4,8 @@
                                [--epochs 2] [--configs sasrec:base,sasrec:faerec] [--device auto]
                                [--cache-dir DIR] [--no-embed] [--bf16] [--similarity fp32,auto]
 
-Settings of the issue: batch 256, max length 50, hidden 128 (ModelConfig defaults otherwise); --configs takes any registered backbone:method. The raw dataset is
+Settings of the issue: batch 256, max length 50, hidden 128 (ModelConfig defaults otherwise); --configs takes any
+registered backbone:method. The raw dataset is
 prepared with `faerec prepare` into a temp folder (or --prepared is used as is). FAERec reads the default MiniLM
 embeddings; if the folder has none, they are computed with `faerec embed` (offline encoder) unless --no-embed,
 in which case a random unit-norm 384-d table stands in and the output says so. Each configuration trains
@@ -103,7 +104,7 @@ def main() -> None:
         text = method_spec(method).needs_text
         model = build_model(cfg, dataset.n_items, llm_table if text else None, pca_init if text else None,
                             torch.from_numpy(dataset.train_count), dataset=dataset).to(device)
-        optimizer = make_optimizer(model, TrainConfig(), device)  # the trainer's Adam (foreach), lr 1e-3
+        optimizer = make_optimizer(model, TrainConfig())  # the trainer's Adam (foreach), lr 1e-3
         sampler = NegativeSampler(dataset, torch.Generator().manual_seed(2024))
         epoch_seconds, epoch_cpu = [], []
         guard = HeapGuard()

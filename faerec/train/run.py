@@ -50,7 +50,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
     """Adam with the run's settings, in its multi-tensor (foreach) form.
 
     torch's default Adam on CPU is the per-parameter loop; on Beauty (a 12,102 x 128 ID table among ~1.9 M
@@ -103,7 +103,7 @@ def train_run(
     data_generator = torch.Generator().manual_seed(cfg.seed)
     model = model_for(dataset, cfg, tables).to(device)
     distributed.seed_rank(cfg.seed, world)  # after the (identical) initialisation: each rank's own dropout
-    optimizer = make_optimizer(model, cfg, device)
+    optimizer = make_optimizer(model, cfg)
     examples = TrainingExamples.build(dataset, cfg.model.max_len)
     if len(examples) == 0:
         raise FaerecError("no user has two training items, so there is nothing to train on", path=dataset.path)

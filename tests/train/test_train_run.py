@@ -168,7 +168,7 @@ def test_optimizer_is_foreach_adam_and_takes_over_a_for_loop_adam_state():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
     cfg = TrainConfig(lr=0.01)
-    multi = run.make_optimizer(model, cfg, torch.device("cpu"))
+    multi = run.make_optimizer(model, cfg)
     assert multi.defaults["foreach"] and multi.defaults["lr"] == 0.01
     plain_model = torch.nn.Linear(4, 3)
     plain_model.load_state_dict(model.state_dict())
