@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import polars as pl
-import torch
 
-from faerec.eval.ranking import mask_scores
 from faerec.serve.recommend import Recommender
+from faerec.serve.verify import reference_top_k
 
 run_dir, out, K = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rec = Recommender.load(run_dir)
@@ -30,20 +29,10 @@ hist = pl.DataFrame({"user_id": np.repeat(np.array(users), np.diff(dataset.offse
                      "item_id": item_ids[dataset.items]})
 print("history items recommended:", recs.join(hist, on=["user_id", "item_id"], how="inner").height)
 sampled = np.random.default_rng(0).choice(dataset.n_users, size=100, replace=False)
-rows, cols, inputs = [], [], np.zeros((len(sampled), max_len), dtype=np.int64)
-for r, u in enumerate(sampled):
-    seq = dataset.items[dataset.offsets[u]:dataset.offsets[u + 1]]
-    window = seq[-max_len:]
-    inputs[r, max_len - len(window):] = window
-    rows += [r] * len(seq)
-    cols += seq.tolist()
-with torch.no_grad():
-    scores = model.user_embedding(torch.from_numpy(inputs)) @ model.item_table().T
-    mask_scores(scores, torch.tensor(rows), torch.tensor(cols), "novel")
-    values, top = torch.topk(scores, K, dim=1)
+top, values = reference_top_k(model, dataset, sampled, K, max_len)
 bad, worst = 0, 0.0
 for r, u in enumerate(sampled):
     mine = recs.filter(pl.col("user_id") == users[u]).sort("rank")
-    bad += mine["item_id"].to_list() != item_ids[top[r].numpy()].tolist()
-    worst = max(worst, float(np.abs(mine["score"].to_numpy() - values[r].numpy()).max()))
+    bad += mine["item_id"].to_list() != item_ids[top[r]].tolist()
+    worst = max(worst, float(np.abs(mine["score"].to_numpy() - values[r]).max()))
 print(f"sampled users whose top-{K} differs from the evaluator's scoring: {bad} of 100; max score diff {worst:.2e}")

@@ -12,9 +12,9 @@ import torch
 
 from faerec.cli import main
 from faerec.data.dataset import Dataset
-from faerec.eval.ranking import mask_scores
 from faerec.serve.recommend import export_recommendations
 from faerec.serve.similar import similar_items
+from faerec.serve.verify import reference_top_k
 
 K = 10
 
@@ -62,21 +62,11 @@ def test_ranks_match_the_evaluators_scores(world, export, faerec_recommender):
     users = pl.read_parquet(dataset.path / "users.parquet").sort("user_idx")["user_id"].to_list()
     item_ids = np.array([None, *pl.read_parquet(dataset.path / "items.parquet").sort("item_idx")["item_id"]])
     sampled = np.random.default_rng(0).choice(dataset.n_users, size=12, replace=False)
-    rows, cols, inputs = [], [], np.zeros((len(sampled), max_len), dtype=np.int64)
-    for r, u in enumerate(sampled):
-        seq = dataset.items[dataset.offsets[u]:dataset.offsets[u + 1]]
-        window = seq[-max_len:]
-        inputs[r, max_len - len(window):] = window
-        rows += [r] * len(seq)
-        cols += seq.tolist()
-    with torch.no_grad():
-        scores = model.user_embedding(torch.from_numpy(inputs)) @ model.item_table().T
-        mask_scores(scores, torch.tensor(rows), torch.tensor(cols), "novel")
-        values, top = torch.topk(scores, K, dim=1)
+    top, values = reference_top_k(model, dataset, sampled, K, max_len)
     for r, u in enumerate(sampled):
         mine = recs.filter(pl.col("user_id") == users[u]).sort("rank")
-        assert mine["item_id"].to_list() == item_ids[top[r].numpy()].tolist()
-        np.testing.assert_allclose(mine["score"].to_numpy(), values[r].numpy(), rtol=1e-5, atol=1e-5)
+        assert mine["item_id"].to_list() == item_ids[top[r]].tolist()
+        np.testing.assert_allclose(mine["score"].to_numpy(), values[r], rtol=1e-5, atol=1e-5)
 
 
 def test_include_history_can_return_history_items(world, faerec_recommender):
