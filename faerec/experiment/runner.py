@@ -12,11 +12,20 @@ A run is finished when its metrics.json exists: it is never trained again. Any o
 train_run(resume=True), so a killed experiment continues where it stopped (an interrupted run from its last
 checkpoint). A run folder is locked while it trains, so two experiments that share it never train it twice at
 once. A finished run from before per-user results existed gets its user_ranks.parquet from `evaluate_run`.
+
+Each run trains in its own child process (``train_in_subprocess``), one after another. A process that trained
+several runs kept the heap of the earlier ones (one sequential stream grew to 3.3 GB), so a later run's peak
+memory was an upper bound and not its own; a child's peak is exactly its run's. The child dies with the
+experiment (Linux: PR_SET_PDEATHSIG), so a killed experiment never leaves a run training behind it. With
+FAEREC_EXPERIMENT_IN_PROCESS=1 runs train in this process instead (tests that patch modules in-process).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +47,8 @@ MANIFEST = "runs.json"
 SPEC_COPY = "spec.json"
 REPORT = "report"
 LOCK = ".train.lock"
+IN_PROCESS_ENV = "FAEREC_EXPERIMENT_IN_PROCESS"
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 Log = Callable[[str], None]
 
@@ -163,11 +174,18 @@ def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / folder.METRICS).exists()
 
 
-def train(job: Job, progress: bool = True, log: Log = stderr) -> str:
-    """Train ``job`` unless it is finished; returns "trained" or "skipped"."""
+def isolated_by_default() -> bool:
+    """True unless $FAEREC_EXPERIMENT_IN_PROCESS is set to 1 (see the module doc)."""
+    return os.environ.get(IN_PROCESS_ENV, "").strip() != "1"
+
+
+def train(job: Job, progress: bool = True, log: Log = stderr, isolate: bool = True) -> str:
+    """Train ``job`` unless it is finished (in a child process with ``isolate``); "trained" or "skipped"."""
     if job.finished:
         ensure_user_ranks(job.run_dir, log)
         return "skipped"
+    if isolate:
+        return train_in_subprocess(job.dataset_dir, job.config, job.run_dir, show_log=True, progress=progress)
     return train_locked(job.dataset_dir, job.config, job.run_dir, progress, log)
 
 
@@ -183,16 +201,33 @@ def train_locked(dataset_dir: str, cfg: TrainConfig, run_dir: Path, progress: bo
     return "trained"
 
 
-def train_in_subprocess(dataset_dir: str, cfg: TrainConfig, run_dir: Path) -> str:
-    """``train_locked`` in a child process: concurrent runs in one process would share torch's global random
-    state (initialisation, dropout), so runs trained side by side each get their own process."""
-    payload = json.dumps({"dataset_dir": dataset_dir, "config": cfg.to_dict(), "run_dir": str(run_dir)})
-    result = subprocess.run([sys.executable, "-m", "faerec.experiment.runner", payload], capture_output=True,
-                            text=True)
+def train_in_subprocess(dataset_dir: str, cfg: TrainConfig, run_dir: Path, show_log: bool = False,
+                        progress: bool = False) -> str:
+    """``train_locked`` in a child process that dies with this one. Runs trained side by side need it (in one
+    process they would share torch's global random state: initialisation, dropout), and so does a run's own
+    peak memory. ``show_log``: the child's messages go to this process's stderr as they come (else they are
+    kept for the error message); ``progress``: the child draws its progress bars there too."""
+    payload = json.dumps({"dataset_dir": dataset_dir, "config": cfg.to_dict(), "run_dir": str(run_dir),
+                          "parent": os.getpid(), "progress": progress and show_log})
+    result = subprocess.run([sys.executable, "-m", "faerec.experiment.runner", payload], stdout=subprocess.PIPE,
+                            stderr=None if show_log else subprocess.PIPE, text=True)
     if result.returncode != 0:
-        raise FaerecError(f"training failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}",
-                          path=run_dir)
+        said = "its messages are above" if show_log else result.stderr.strip()[-2000:]
+        raise FaerecError(f"training failed (exit {result.returncode}): {said}", path=run_dir)
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "trained"
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: this process gets SIGKILL when its parent dies (a killed experiment takes its run with it; the run
+    resumes from its checkpoint next time). Elsewhere nothing is set."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def ensure_user_ranks(run_dir: Path, log: Log = stderr) -> None:
@@ -220,9 +255,12 @@ def write_manifest(spec: Spec, jobs: list[Job], statuses: dict[Path, str]) -> li
     return entries
 
 
-def run(spec: Spec, progress: bool = True, log: Log = stderr) -> dict[str, Any]:
-    """The whole experiment in this process (`faerec experiment`); returns the one-line summary plus the report."""
+def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | None = None) -> dict[str, Any]:
+    """The whole experiment (`faerec experiment`), each run in a child process unless ``isolate`` is False
+    (default: ``isolated_by_default()``); returns the one-line summary plus the report."""
     from faerec.experiment.reporting import build_report
+
+    isolate = isolated_by_default() if isolate is None else isolate
 
     started = time.perf_counter()
     datasets = []
@@ -242,7 +280,7 @@ def run(spec: Spec, progress: bool = True, log: Log = stderr) -> dict[str, Any]:
         what = "finished, skipped" if job.finished else "training"
         log(f"run {i}/{len(todo)} {job.dataset_id} / {job.point.backbone} / {job.label} / seed {job.point.seed}: "
             f"{what} ({job.run_dir.name})")
-        statuses[job.run_dir] = train(job, progress=progress, log=log)
+        statuses[job.run_dir] = train(job, progress=progress, log=log, isolate=isolate)
         write_manifest(spec, jobs, statuses)
     entries = write_manifest(spec, jobs, statuses)
     report = build_report(spec, entries, experiment_dir(spec) / REPORT, log=log)
@@ -262,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     from faerec.openmp import choose_wait_policy
 
     job = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    _die_with_parent(job.get("parent"))
     choose_wait_policy()
     print(train_locked(job["dataset_dir"], TrainConfig.from_dict(job["config"]), Path(job["run_dir"]),
-                       progress=False))
+                       progress=bool(job.get("progress", False))))
     return 0
 
 

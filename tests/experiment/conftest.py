@@ -59,3 +59,10 @@ def fake_store(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(autouse=True)
 def _single_torch_thread(one_torch_thread):
     """One torch thread, as in the trainer tests (tests/conftest.py says why)."""
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_process(monkeypatch: pytest.MonkeyPatch):
+    """Runs train in the test's process, where fake_store's patched modules are seen (a child process would not
+    see them); test_kill and test_runner's isolation test check the default, a child process per run."""
+    monkeypatch.setenv("FAEREC_EXPERIMENT_IN_PROCESS", "1")

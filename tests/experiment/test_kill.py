@@ -29,8 +29,11 @@ def test_sigkill_mid_grid_then_rerun_trains_only_the_unfinished(tiny_dataset, tm
     spec = tmp_path / "grid.toml"
     spec.write_text(spec_text(tiny_dataset, methods='["base"]', seeds=json.dumps(SEEDS), epochs=EPOCHS,
                               patience=100))
+    # the default: each run in a child process, which must die with the experiment (else the orphan would
+    # finish its run behind the rerun's back, and the rerun would count it as skipped)
     env = {**os.environ, "FAEREC_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env.pop("FAEREC_EXPERIMENT_IN_PROCESS", None)
     proc = subprocess.Popen([sys.executable, "-m", "faerec.cli", "experiment", str(spec), "--no-progress"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 240

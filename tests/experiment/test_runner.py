@@ -104,6 +104,27 @@ def test_rows_with_the_same_configuration_share_one_run(tiny_dataset, runs_root,
     assert "Ablation (paper table 3 layout)" in (Path(summary["report"]) / "report.md").read_text()
 
 
+def test_by_default_each_run_trains_in_its_own_process(tiny_dataset, runs_root, tmp_path, capsys, monkeypatch):
+    """A run's peak memory is its own: the experiment's process, holding 600 MB more, is not the one measured."""
+    import mmap
+
+    from faerec.memory import resident_mb
+
+    monkeypatch.delenv("FAEREC_EXPERIMENT_IN_PROCESS")
+    ballast = mmap.mmap(-1, 600 * 2**20)
+    for offset in range(0, len(ballast), mmap.PAGESIZE):
+        ballast[offset] = 1
+    spec = tmp_path / "two.toml"
+    spec.write_text(spec_text(tiny_dataset, methods='["base"]', seeds="[1, 2]", epochs=1))
+    assert cli_main(["experiment", str(spec), "--no-progress"]) == 0
+    here = resident_mb()
+    ballast.close()
+    assert last_json(capsys.readouterr().out)["trained"] == 2
+    peaks = [json.loads(p.read_text())["memory"]["peak_rss_mb"] for p in runs_root.glob("tiny-*/metrics.json")]
+    assert len(peaks) == 2
+    assert all(peak < here - 400 for peak in peaks), (peaks, here)
+
+
 def test_training_in_a_child_process_equals_training_here(tiny_dataset, runs_root):
     from faerec.experiment import runner, spec
 
