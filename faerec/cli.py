@@ -45,6 +45,10 @@ def build_parser(extra_modules: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, extra_modules: Sequence[str] = ()) -> int:
+    if argv is None:  # the real command line (not a test calling main([...])): faerec.allocator says why
+        from faerec.allocator import reexec_under_allocator
+
+        reexec_under_allocator()
     parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
     try:

@@ -7,6 +7,9 @@
 #                       machine, or .../whl/cu126 for a given CUDA. Unset: pip's normal sources (PyPI gives the
 #                       standard CUDA-enabled build on Linux; a machine whose pip is configured with a local
 #                       wheel folder, like our CI, takes the CPU wheel from there).
+# On Debian/Ubuntu as root it also installs tcmalloc (libtcmalloc-minimal4), which `faerec` runs under when
+# present (faerec/allocator.py: flat epoch times and memory in long CPU runs). FAEREC_NO_APT=1 skips that;
+# without it everything still works, on the C library's malloc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -25,5 +28,11 @@ if ! .venv/bin/python -c "import faerec, pytest" >/dev/null 2>&1 || [ pyproject.
   echo "setup: installing faerec and its dependencies" >&2
   "${pip[@]}" install -e ".[dev]"
   touch .venv/.faerec-installed
+fi
+if [ -z "${FAEREC_NO_APT:-}" ] && [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+   && ! ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1; then
+  echo "setup: installing libtcmalloc-minimal4 (optional; FAEREC_NO_APT=1 skips it)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1 \
+    || echo "setup: libtcmalloc-minimal4 could not be installed; faerec uses the C library's malloc" >&2
 fi
 echo "setup: ready (.venv/bin/faerec)" >&2

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from faerec.data.dataset import Dataset
+from faerec.allocator import in_use as allocator_in_use
 from faerec.memory import peak_resident_mb
 
 
@@ -17,14 +18,14 @@ def split_block(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items() if key != "seconds"}
 
 
-def peak_memory_mb(device: torch.device | None = None) -> dict[str, float]:
+def peak_memory_mb(device: torch.device | None = None) -> dict[str, float | str]:
     """Peak resident memory of this process since the run began (faerec.memory.reset_peak_resident; else since
-    the process started), and the peak CUDA allocation, in MiB."""
+    the process started), the peak CUDA allocation, in MiB, and the malloc in use (faerec.allocator)."""
     rss_mb = peak_resident_mb()
     if rss_mb is None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
-    out = {"peak_rss_mb": round(rss_mb, 1)}
+    out: dict[str, float | str] = {"peak_rss_mb": round(rss_mb, 1), "allocator": allocator_in_use()}
     if device is not None and device.type == "cuda":
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
