@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from faerec.data.dataset import Dataset
 from faerec.allocator import in_use as allocator_in_use
+from faerec.data.dataset import Dataset
 from faerec.memory import peak_resident_mb
 
 
