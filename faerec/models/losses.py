@@ -16,8 +16,6 @@ per batch:
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 
 import torch
 import torch.nn.functional as F
@@ -41,46 +39,6 @@ def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor
     return per_position.sum() / max(per_position.numel(), 1)
 
 
-class _LogitsBuffer:
-    """One grow-only flat buffer per (device, dtype), lent to one InfoNCE step at a time.
-
-    The [U, U] logits are the largest allocation of a training step and U changes every batch; allocated anew
-    each time, they leave holes in the C heap that the next, larger matrix does not fit, so the heap grows
-    within an epoch. Reusing one buffer (grown by a quarter when a larger matrix comes) takes them out of the
-    heap's churn. The buffer is lent to the autograd context of the step that uses it and is free again once
-    that step's backward has run or its graph is gone (a weak reference), so a second forward before the first
-    backward simply allocates its own matrix.
-    """
-
-    def __init__(self) -> None:
-        self._flat: dict[tuple[str, torch.dtype], torch.Tensor] = {}
-        self._holder: dict[tuple[str, torch.dtype], weakref.ref] = {}
-        self._lock = threading.Lock()
-
-    def borrow(self, ctx, rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        key = (str(device), dtype)
-        with self._lock:
-            holder = self._holder.get(key)
-            if holder is not None and holder() is not None:  # lent to a step whose backward has not run yet
-                return torch.empty((rows, cols), dtype=dtype, device=device)
-            flat = self._flat.get(key)
-            if flat is None or flat.numel() < rows * cols:
-                self._flat.pop(key, None)  # free the smaller one first
-                flat = torch.empty(int(rows * cols * 1.25), dtype=dtype, device=device)
-                self._flat[key] = flat
-            self._holder[key] = weakref.ref(ctx)
-            return flat[: rows * cols].view(rows, cols)
-
-    def give_back(self, ctx) -> None:
-        with self._lock:
-            for key, holder in list(self._holder.items()):
-                if holder() is ctx:
-                    del self._holder[key]
-
-
-_LOGITS = _LogitsBuffer()
-
-
 class _RowLogSumExp(torch.autograd.Function):
     """lse_r = logsumexp_c (left @ right.T)_rc for [R, D] and [C, D] operands, with a single [R, C] buffer.
 
@@ -97,12 +55,7 @@ class _RowLogSumExp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        out_dtype = torch.promote_types(left.dtype, right.dtype)
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            softmax = _LOGITS.borrow(ctx, left.shape[0], right.shape[0], out_dtype, left.device)
-        else:  # no backward will hand a lent buffer back
-            softmax = left.new_empty((left.shape[0], right.shape[0]), dtype=out_dtype)
-        torch.mm(left, right.T, out=softmax)
+        softmax = left @ right.T
         wide_dtype = torch.promote_types(softmax.dtype, torch.float32)  # bf16 -> float32; float64 stays
         lse = torch.empty(softmax.shape[0], dtype=wide_dtype, device=softmax.device)
         # float32 logits are exponentiated in place; bf16 ones are widened into one reused [256, C] scratch.
@@ -130,9 +83,7 @@ class _RowLogSumExp(torch.autograd.Function):
         ctx.used = True
         left, right, softmax = ctx.saved_tensors
         grad = softmax.mul_(grad_lse[:, None].to(softmax.dtype))
-        grads = grad @ right, grad.T @ left
-        _LOGITS.give_back(ctx)
-        return grads
+        return grad @ right, grad.T @ left
 
 
 def item_infonce(

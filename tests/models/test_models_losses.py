@@ -158,30 +158,3 @@ def test_infonce_backward_refuses_a_second_pass():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="only once"):
         loss.backward()
-
-
-def test_infonce_steps_reuse_one_logits_buffer_and_never_share_it():
-    from faerec.models import losses
-
-    def step(ids, llm, counts):
-        loss = item_infonce(ids, llm, counts, 0.1)
-        return loss, torch.autograd.grad(loss, [ids, llm])
-
-    small, large = _distinct_items(300, 8, torch.float32), _distinct_items(700, 8, torch.float32)
-    key = ("cpu", torch.float32)
-    ref_small, ref_large = step(*small), step(*large)  # the large step grows the buffer
-    buffer = losses._LOGITS._flat[key]
-    assert buffer.numel() >= 768 * 768  # 700 rows padded to a multiple of INFONCE_ROWS_STEP
-    again = step(*small)
-    assert losses._LOGITS._flat[key] is buffer  # a smaller step reuses it
-    torch.testing.assert_close(again[0], ref_small[0], rtol=0, atol=0)
-    # a graph whose backward has not run holds the buffer: the next step gets its own matrix, and both are right
-    pending = item_infonce(*large, 0.1)
-    other = step(*small)
-    torch.testing.assert_close(other[1][0], ref_small[1][0], rtol=0, atol=0)
-    torch.testing.assert_close(torch.autograd.grad(pending, [large[0], large[1]])[0], ref_large[1][0], rtol=0, atol=0)
-    # a graph dropped without a backward gives it back too
-    dropped = item_infonce(*large, 0.1)
-    del dropped
-    assert step(*large)[0].item() == ref_large[0].item()
-    assert losses._LOGITS._flat[key] is buffer
