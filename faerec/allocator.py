@@ -30,7 +30,7 @@ LIBRARIES = {
     "jemalloc": ("libjemalloc.so.2",),
 }
 SEARCH_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
-               "/usr/local/lib", "/opt/homebrew/lib")
+               "/usr/local/lib")  # Linux only: the re-exec is Linux-only
 
 
 def find_library(kind: str, search_dirs: tuple[str, ...] = SEARCH_DIRS) -> str | None:

@@ -36,12 +36,13 @@ _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 409
 
 @lru_cache(maxsize=1)
 def _malloc_trim():
-    libc = _libc()
-    return getattr(libc, "malloc_trim", None) if libc is not None else None
+    c = libc()
+    return getattr(c, "malloc_trim", None) if c is not None else None
 
 
 @lru_cache(maxsize=1)
-def _libc():
+def libc():
+    """The C library through ctypes (cached), or None where it cannot be found or loaded."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
@@ -54,8 +55,8 @@ def _libc():
 @lru_cache(maxsize=1)
 def configure_heap() -> bool:
     """Fix glibc's mmap and trim thresholds for this process (once); True if the C library accepted them."""
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    c = libc()
+    mallopt = getattr(c, "mallopt", None) if c is not None else None
     if mallopt is None or _malloc_trim() is None:  # not glibc
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD,

@@ -30,7 +30,7 @@ if ! .venv/bin/python -c "import faerec, pytest" >/dev/null 2>&1 || [ pyproject.
   touch .venv/.faerec-installed
 fi
 if [ -z "${FAEREC_NO_APT:-}" ] && [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-   && ! ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1; then
+   && ! .venv/bin/python -c "import sys; from faerec.allocator import choose; sys.exit(choose('auto') is None)"; then
   echo "setup: installing libtcmalloc-minimal4 (optional; FAEREC_NO_APT=1 skips it)" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1 \
     || echo "setup: libtcmalloc-minimal4 could not be installed; faerec uses the C library's malloc" >&2

@@ -22,7 +22,6 @@ FAEREC_EXPERIMENT_IN_PROCESS=1 runs train in this process instead (tests that pa
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -39,6 +38,7 @@ from faerec.errors import FaerecError
 from faerec.experiment.spec import Point, Spec
 from faerec.io import write_json
 from faerec.locks import file_lock
+from faerec.memory import libc
 from faerec.models import method_spec
 from faerec.runs import folder
 from faerec.runs.config import TrainConfig
@@ -222,10 +222,10 @@ def _die_with_parent(parent: int | None) -> None:
     resumes from its checkpoint next time). Elsewhere nothing is set."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
+    prctl = getattr(libc(), "prctl", None)
+    if prctl is None:
         return
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
