@@ -14,7 +14,7 @@ from torch import nn
 
 from faerec.errors import FaerecError
 from faerec.models.backbones.base import Backbone
-from faerec.models.layers import SeqLayout
+from faerec.models.layers import SeqLayout, take_where
 from faerec.models.losses import bce_loss
 
 
@@ -72,9 +72,9 @@ class SequentialModel(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         layout = self._layout(input_ids)
         scored = layout.tokens_of(pos_ids) != 0  # [N] real tokens with a target
-        pos, neg = layout.tokens_of(pos_ids)[scored], layout.tokens_of(neg_ids)[scored]
+        pos, neg = layout.tokens_of(pos_ids)[scored], layout.tokens_of(neg_ids)[scored]  # ids: no gradient
         terms = self.embedder.training_terms(input_ids, layout, pos, neg, self.backbone, epoch)
-        hidden = self.backbone.encode(terms.sequence, layout)[scored]  # [M, D]
+        hidden = take_where(self.backbone.encode(terms.sequence, layout), scored)  # [M, D]
         rec = bce_loss((hidden * terms.positives).sum(-1), (hidden * terms.negatives).sum(-1))
         total = rec + terms.auxiliary
         named = {"rec": rec, **terms.parts, "total": total}

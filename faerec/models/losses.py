@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from faerec.device import similarity_in_bf16
+from faerec.models.layers import take_where
 
 STD_EPS = 1e-5  # added to the batch standard deviation before dividing (as the authors' code)
 # The [U, U] InfoNCE buffers (~25-35 MB each on Beauty, several alive in a backward pass) are padded to a multiple
@@ -164,7 +165,8 @@ def feature_alignment(
     loss = id_vecs.new_zeros(())
     for members in groups:
         if int(counts[members].sum()) > 1:
-            loss = loss + barlow_twins(id_vecs[members], llm_vecs[members], counts[members], off_diagonal_weight)
+            loss = loss + barlow_twins(take_where(id_vecs, members), take_where(llm_vecs, members), counts[members],
+                                       off_diagonal_weight)
     return loss
 
 

@@ -46,7 +46,7 @@ def test_attention_matches_a_naive_per_position_loop(world):
     gen = torch.Generator().manual_seed(4)
     grid = torch.randn(3, length, 3 * d, generator=gen) * REAL[..., None]
     positions = model.backbone.positions.weight[12 - length :]
-    bucket = GridBucket(torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), 3, length, REAL)
+    bucket = GridBucket(3, length, REAL)
     with torch.no_grad():
         got = attention.mix(grid, bucket, positions)
         pos = attention.pos_qk(attention.pos_norm(positions))

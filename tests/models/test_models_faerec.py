@@ -209,8 +209,8 @@ def test_dropout_keeps_the_right_share_and_rescales():
 
 def test_row_gathers_have_a_reproducible_gradient_with_several_threads():
     """FAERec gathers item rows by an index with repeats; plain indexing accumulates their gradient with atomic
-    adds on a multi-threaded CPU (run-to-run differences in the last bits), rows_at must not."""
-    from faerec.models.methods.faerec import rows_at
+    adds on a multi-threaded CPU (run-to-run differences in the last bits), layers.take must not."""
+    from faerec.models.layers import take
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -222,7 +222,7 @@ def test_row_gathers_have_a_reproducible_gradient_with_several_threads():
 
         def gradient() -> torch.Tensor:
             table.grad = None
-            (rows_at(table, index) * weights).sum().backward()
+            (take(table, index) * weights).sum().backward()
             return table.grad.clone()
 
         reference = gradient()

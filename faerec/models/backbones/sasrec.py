@@ -19,7 +19,7 @@ from torch import nn
 
 from faerec.errors import FaerecError
 from faerec.models.backbones.base import Backbone, LearnedPositions
-from faerec.models.layers import Dropout, GridBucket, PointwiseFeedForward, SeqLayout, init_normal_
+from faerec.models.layers import Dropout, GridBucket, PointwiseFeedForward, SeqLayout, init_normal_, take
 from faerec.models.registry import register_backbone
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class SelfAttentionBlock(nn.Module):
         token is still a key and value, but the output projection and feed-forward run on the kept ones."""
         context = layout.mix(self.qkv(self.attn_norm(tokens)), self._attend, tokens.shape[-1])
         if keep is not None:
-            context, tokens = context[keep], tokens[keep]
+            context, tokens = take(context, keep), take(tokens, keep)
         tokens = tokens + self.dropout(self.out(context))
         return tokens + self.dropout(self.ffn(self.ffn_norm(tokens)))
 
@@ -107,7 +107,7 @@ class SASRec(Backbone):
         the final norm) run on each row's last token only: a quarter of the linear work of scoring users."""
         rows, last = layout.last_tokens()
         if not self.blocks:
-            return layout.rows_to_batch(self.final_norm(tokens[last]), rows)
+            return layout.rows_to_batch(self.final_norm(take(tokens, last)), rows)
         for block in self.blocks[:-1]:
             tokens = block(tokens, layout)
         return layout.rows_to_batch(self.final_norm(self.blocks[-1](tokens, layout, keep=last)), rows)

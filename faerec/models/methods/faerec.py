@@ -26,7 +26,7 @@ from torch import nn
 from faerec.errors import FaerecError
 from faerec.models.backbones.base import Backbone
 from faerec.models.item_side import ItemEmbedder, SequentialModel, TrainingTerms
-from faerec.models.layers import Dropout, SeqLayout
+from faerec.models.layers import Dropout, SeqLayout, take, take_where
 from faerec.models.losses import curriculum_weights, feature_alignment, item_infonce
 from faerec.models.pca import pca_scores
 from faerec.models.registry import register_method
@@ -74,16 +74,6 @@ class FaerecOptions:
         if self.id_only and not self.gate:
             raise FaerecError("faerec: id_only fuses nothing, so gate=false would change nothing; leave gate at "
                               "its default")
-
-
-def rows_at(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """table[index] for an index with repeats, with a reproducible gradient.
-
-    The backward of ``table[index]`` accumulates repeated rows with atomic adds on multi-threaded CPUs, so the
-    summation order (and the last bits of every gradient) changed from run to run; ``index_select``'s backward
-    (index_add) sums in a fixed order, so a seeded run is bit-for-bit repeatable at any thread count.
-    """
-    return torch.index_select(table, 0, index)
 
 
 class LLMProjection(nn.Module):
@@ -166,8 +156,8 @@ class FaerecItemEmbedder(ItemEmbedder):
             llm_rows = None if self.options.id_only else self._projected_table()[tokens]
             return self._fuse(self.id_embedding(tokens), llm_rows, layout, backbone)[0]
         distinct, inverse = torch.unique(tokens, return_inverse=True)
-        llm_rows = None if self.options.id_only else rows_at(self.projection(self.llm_table[distinct]), inverse)
-        return self._fuse(rows_at(self.id_embedding(distinct), inverse), llm_rows, layout, backbone)[0]
+        llm_rows = None if self.options.id_only else take(self.projection(self.llm_table[distinct]), inverse)
+        return self._fuse(take(self.id_embedding(distinct), inverse), llm_rows, layout, backbone)[0]
 
     def _inference(self) -> bool:
         return not self.training and not torch.is_grad_enabled()
@@ -225,7 +215,7 @@ class FaerecItemEmbedder(ItemEmbedder):
         llm_rows = self.projection(self.llm_table[distinct])
         inv_input, inv_pos, inv_neg = inverse[:n_in], inverse[n_in : n_in + n_pos], inverse[n_in + n_pos :]
 
-        sequence, _ = self._fuse(rows_at(id_rows, inv_input), rows_at(llm_rows, inv_input), layout, backbone)
+        sequence, _ = self._fuse(take(id_rows, inv_input), take(llm_rows, inv_input), layout, backbone)
         targets = id_rows if cfg.train_targets == "id" else self._fused_items(id_rows, llm_rows)
 
         # alignment items: the batch's input items and sampled negatives (padding excluded), as the authors
@@ -235,7 +225,8 @@ class FaerecItemEmbedder(ItemEmbedder):
         zero = id_rows.new_zeros(())
         item_loss, feat_loss = zero, zero
         if present.any():
-            counts, id_align, llm_align = counts[present], id_rows[present].float(), llm_rows[present].float()
+            counts, id_align, llm_align = (counts[present], take_where(id_rows, present).float(),
+                                           take_where(llm_rows, present).float())
             # float32 even under bf16 autocast: temperature-scaled similarities and batch correlations
             with torch.autocast(device_type=id_align.device.type, enabled=False):
                 if cfg.item_align:
@@ -248,8 +239,8 @@ class FaerecItemEmbedder(ItemEmbedder):
         auxiliary = cfg.alpha * (w_item * item_loss + w_feat * feat_loss)
         return TrainingTerms(
             sequence=sequence,
-            positives=rows_at(targets, inv_pos),
-            negatives=rows_at(targets, inv_neg),
+            positives=take(targets, inv_pos),
+            negatives=take(targets, inv_neg),
             auxiliary=auxiliary,
             parts={"item_align": item_loss, "feat_align": feat_loss,
                    "w_item": zero + w_item, "w_feat": zero + w_feat},
