@@ -10,6 +10,7 @@ from typing import Any
 
 from faerec.defaults import PIPELINE_EPOCHS, SAMPLE_SOURCE
 from faerec.errors import FaerecError
+from flows.warm_start import EphemeralServer, import_stage_libraries
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +68,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline by default; the user may opt in
     from prefect.settings import (
         PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
@@ -96,13 +98,18 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     print(f"faerec pipeline: Prefect {'server ' + api_url if api_url else 'ephemeral mode (no server)'}",
           file=sys.stderr)
 
-    from flows.pipeline import faerec_pipeline
-
     started = time.perf_counter()
     timeout = max(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(), EPHEMERAL_STARTUP_SECONDS)
     analytics = os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"].strip().lower() in ("1", "true", "yes")
     with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout,
                              PREFECT_SERVER_ANALYTICS_ENABLED: analytics}):
+        # The temporary server boots in its own process while this one imports the pipeline (torch, the
+        # models, the encoder library): on 2 cores the two overlap instead of following each other.
+        with EphemeralServer(enabled=not api_url and PREFECT_SERVER_EPHEMERAL_ENABLED.value(), timeout=timeout):
+            from faerec.models import text_methods
+            from flows.pipeline import faerec_pipeline
+
+            import_stage_libraries(params.encoder, needs_text=bool(set(text_methods()) & set(params.methods)))
         outcome = faerec_pipeline(config=params)
     runs = outcome["runs"]
     print()

@@ -130,6 +130,9 @@ class Encoder(ABC):
     # need a credential consult it after the environment. The library itself never looks secrets up elsewhere.
     secret_lookup: Callable[[str], str | None] | None = None
 
+    # modules the first ``encode`` imports; a caller may import them early to overlap other work (flows.warm_start)
+    libraries: tuple[str, ...] = ()
+
     @property
     @abstractmethod
     def slug(self) -> str:

@@ -43,6 +43,8 @@ def pool_hidden(hidden, mask, pooling: str):
 
 
 class HFEncoder(Encoder):
+    libraries = ("transformers",)
+
     def __init__(self, spec: EncoderSpec, *, batch_size, precision, digests: FileDigests) -> None:
         if not spec.target:
             raise FaerecError("encoder 'hf' needs a model folder: hf:<path>")

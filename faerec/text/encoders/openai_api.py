@@ -83,6 +83,8 @@ def plan_batches(tokens: Sequence[int], max_items: int, max_tokens: int) -> list
 
 
 class OpenAIEncoder(Encoder):
+    libraries = ("openai",)
+
     def __init__(self, spec: EncoderSpec, *, batch_size, precision, digests=None) -> None:
         opts = OptionReader(
             spec,

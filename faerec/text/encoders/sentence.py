@@ -65,6 +65,8 @@ def resolve_model_folder(name: str) -> Path:
 
 
 class SentenceTransformerEncoder(Encoder):
+    libraries = ("sentence_transformers",)
+
     def __init__(
         self,
         spec: EncoderSpec,
