@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 from typing import Any
@@ -59,6 +60,8 @@ def metrics_document(
         "valid": split_block(valid),
         "timing": {key: round(float(value), 4) for key, value in timing.items()},
         "device": device,
+        # what the timings ran with: intra-op threads and how idle OpenMP threads waited (faerec.openmp)
+        "threads": {"torch": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default"},
     }
     if memory:
         doc["memory"] = memory

@@ -48,6 +48,7 @@ def test_run_writes_contract_files_and_is_deterministic(tiny_dataset, tmp_path, 
                             "n_users_evaluated", "n_users_skipped", "test", "valid", "timing", "device"}
     assert on_disk["epochs_run"] == 3 and 1 <= on_disk["best_epoch"] <= 3 and on_disk["device"] == "cpu"
     assert set(on_disk["timing"]) >= {"train_seconds_per_epoch", "eval_seconds", "total_seconds"}
+    assert on_disk["threads"]["torch"] == torch.get_num_threads() and on_disk["threads"]["omp_wait_policy"]
     assert on_disk["test"]["groups"].keys() == {"1-4", "5-9", "10-19", "20-49", "50+"}
     assert ("pca", 16) in fake_store  # FAERec read its LLM table and PCA through the store
     lines = history(tmp_path / "a")
