@@ -10,8 +10,9 @@ before torch is imported, so call this first in a command.
 
 "Busy" is measured now, not from the load average: the share of CPU time other processes use over a quarter
 of a second (/proc/stat), at least all cores but half a one. The 1-minute load average remembers the last
-minute, so right after `scripts/setup.sh` (pip at 100 % of both cores) it made the README's main job train
-with PASSIVE on an idle machine: 4.2 instead of 3.1 s per SASRec+FAERec epoch on the bundled sample.
+minute: right after `scripts/setup.sh` (the README's main job) it can still read >= 2 on a machine that is
+now idle, and PASSIVE costs a sixth of the training speed there (SASRec+FAERec on the bundled sample, 4
+epochs of `benchmarks/train.py`: 3.91 s per epoch with PASSIVE, 3.36 s without).
 Without /proc/stat (not Linux) the load average is the fallback.
 """
 
