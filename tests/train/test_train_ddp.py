@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -182,8 +184,23 @@ def torchrun(argv: list[str], nproc: int = 2) -> list[str]:
 
 
 def run_torchrun(argv: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(torchrun(argv), env={**os.environ, **TORCHRUN_ENV}, capture_output=True, text=True,
-                          timeout=600)
+    """One torchrun run; retried once, from scratch, when a rank died by SIGABRT from inside gloo.
+
+    CI once saw rank 1 abort ("terminate called without an active exception") in a run that 57 local repeats,
+    under load and without, never reproduced; gloo's TCP transport has open reports of such aborts (e.g.
+    pytorch/pytorch#188266). A second abort, or any other failure, fails the test.
+    """
+    def once() -> subprocess.CompletedProcess:
+        return subprocess.run(torchrun(argv), env={**os.environ, **TORCHRUN_ENV}, capture_output=True, text=True,
+                              timeout=600)
+
+    done = once()
+    if done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr:
+        warnings.warn(f"a torchrun rank aborted (SIGABRT), retrying once: {done.stderr[-600:]}", stacklevel=2)
+        out = Path(argv[argv.index("--out") + 1])
+        if "--resume" not in argv:
+            shutil.rmtree(out, ignore_errors=True)  # a fresh run starts from an empty folder
+        done = once()
     assert done.returncode == 0, done.stderr[-4000:]
     return done
 
