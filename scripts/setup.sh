@@ -10,6 +10,7 @@
 # On Debian/Ubuntu as root it also installs tcmalloc (libtcmalloc-minimal4), which `faerec` runs under when
 # present (faerec/allocator.py: flat epoch times and memory in long CPU runs). FAEREC_NO_APT=1 skips that;
 # without it everything still works, on the C library's malloc.
+# Last, it creates Prefect's default local database if it does not exist yet (flows/prefect_db.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -35,4 +36,7 @@ if [ -z "${FAEREC_NO_APT:-}" ] && [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1 \
     || echo "setup: libtcmalloc-minimal4 could not be installed; faerec uses the C library's malloc" >&2
 fi
+# Prefect's local database, created now rather than by the first pipeline run's server (flows/prefect_db.py);
+# FAEREC_NO_PREFECT_DB=1 skips it, and a database the user configured is never touched.
+.venv/bin/python -m flows.prefect_db
 echo "setup: ready (.venv/bin/faerec)" >&2
