@@ -16,6 +16,7 @@ class FakeServer:
     """Stands in for SubprocessASGIServer: records the thread and the timeout, takes a while to come up."""
 
     calls: list[tuple[str, int]] = []
+    stopped: int = 0
     fail: bool = False
 
     def start(self, timeout: int | None = None) -> None:
@@ -24,10 +25,13 @@ class FakeServer:
         if FakeServer.fail:
             raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
+    def stop(self) -> None:
+        FakeServer.stopped += 1
+
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    FakeServer.calls, FakeServer.fail = [], False
+    FakeServer.calls, FakeServer.stopped, FakeServer.fail = [], 0, False
     monkeypatch.setattr(prefect_server, "SubprocessASGIServer", FakeServer)
     return FakeServer
 
@@ -45,6 +49,13 @@ def test_a_server_that_fails_to_start_fails_the_block(fake_server):
     fake_server.fail = True
     with pytest.raises(RuntimeError, match="Timed out"), EphemeralServer(enabled=True):
         pass
+
+
+def test_an_error_in_the_block_stops_the_server_without_waiting_for_it(fake_server):
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="bad setting"), EphemeralServer(enabled=True):
+        raise ValueError("bad setting")
+    assert time.perf_counter() - started < 0.2 and fake_server.stopped == 1
 
 
 def test_disabled_starts_nothing(fake_server):
