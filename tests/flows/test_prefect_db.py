@@ -13,6 +13,12 @@ from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_HOME, 
 from flows import prefect_db
 
 
+def default_database(home: Path):
+    """Prefect settings with PREFECT_HOME=home and the database URL at its default (a session fixture may have
+    pointed it at its own test database)."""
+    return temporary_settings({PREFECT_HOME: home}, restore_defaults={PREFECT_API_DATABASE_CONNECTION_URL})
+
+
 def test_sqlite_urls_name_their_file_and_other_databases_none():
     assert prefect_db.local_database_file("sqlite+aiosqlite:////home/u/.prefect/prefect.db") == Path(
         "/home/u/.prefect/prefect.db")
@@ -22,7 +28,7 @@ def test_sqlite_urls_name_their_file_and_other_databases_none():
 
 
 def test_the_default_database_is_created_only_while_its_file_is_missing(tmp_path):
-    with temporary_settings({PREFECT_HOME: tmp_path}):
+    with default_database(tmp_path):
         assert prefect_db.database_to_create() == tmp_path / "prefect.db"
         (tmp_path / "prefect.db").write_bytes(b"")
         assert prefect_db.database_to_create() is None
@@ -48,13 +54,13 @@ def _record_runs(monkeypatch) -> list[list[str]]:
 def test_main_runs_prefects_own_migration_command_once(tmp_path, monkeypatch, capsys):
     calls = _record_runs(monkeypatch)
     monkeypatch.delenv("FAEREC_NO_PREFECT_DB", raising=False)
-    with temporary_settings({PREFECT_HOME: tmp_path}):
+    with default_database(tmp_path):
         assert prefect_db.main() == 0
     assert calls == [[sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]]
     assert str(tmp_path / "prefect.db") in capsys.readouterr().err
 
     monkeypatch.setenv("FAEREC_NO_PREFECT_DB", "1")
-    with temporary_settings({PREFECT_HOME: tmp_path}):
+    with default_database(tmp_path):
         assert prefect_db.main() == 0
     assert len(calls) == 1
 
@@ -63,7 +69,7 @@ def test_a_failed_migration_does_not_fail_setup(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(prefect_db.subprocess, "run",
                         lambda args, **kw: subprocess.CompletedProcess(args, 1, "", "database is locked"))
     monkeypatch.delenv("FAEREC_NO_PREFECT_DB", raising=False)
-    with temporary_settings({PREFECT_HOME: tmp_path}):
+    with default_database(tmp_path):
         assert prefect_db.main() == 0
     assert "database is locked" in capsys.readouterr().err
 
