@@ -186,7 +186,7 @@ def torchrun(argv: list[str], nproc: int = 2) -> list[str]:
 def run_torchrun(argv: list[str]) -> subprocess.CompletedProcess:
     """One torchrun run; retried once, from scratch, when a rank died by SIGABRT from inside gloo.
 
-    CI once saw rank 1 abort ("terminate called without an active exception") in a run that 57 local repeats,
+    CI once saw rank 1 abort ("terminate called without an active exception") in a run that 31 local repeats,
     under load and without, never reproduced; gloo's TCP transport has open reports of such aborts (e.g.
     pytorch/pytorch#188266). A second abort, or any other failure, fails the test.
     """
