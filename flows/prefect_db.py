@@ -46,7 +46,12 @@ def database_to_create() -> Path | None:
 def main() -> int:
     if os.environ.get("FAEREC_NO_PREFECT_DB"):
         return 0
-    path = database_to_create()
+    try:
+        path = database_to_create()
+    except Exception as exc:  # e.g. a broken Prefect profile: Prefect itself will report it on first use
+        print(f"setup: Prefect's settings could not be read, so its database is left to the first run: {exc}",
+              file=sys.stderr)
+        return 0
     if path is None:
         return 0
     print(f"setup: creating Prefect's database {path} (FAEREC_NO_PREFECT_DB=1 skips it)", file=sys.stderr)

@@ -74,6 +74,16 @@ def test_a_failed_migration_does_not_fail_setup(tmp_path, monkeypatch, capsys):
     assert "database is locked" in capsys.readouterr().err
 
 
+def test_unreadable_settings_do_not_fail_setup(monkeypatch, capsys):
+    def broken():
+        raise ValueError("profiles.toml: bad value")
+
+    monkeypatch.setattr(prefect_db, "database_to_create", broken)
+    monkeypatch.delenv("FAEREC_NO_PREFECT_DB", raising=False)
+    assert prefect_db.main() == 0
+    assert "profiles.toml: bad value" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_real_command_creates_the_migrated_database(tmp_path):
     env_home = tmp_path / "home"
