@@ -72,7 +72,20 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
-    params = _pipeline_params(args)
+    from pydantic import ValidationError
+
+    from faerec.report import metrics_table_text
+    from flows.params import PipelineParams
+
+    try:
+        params = PipelineParams(
+            datasets=args.sources or [SAMPLE_SOURCE], encoder=args.encoder, backbones=args.backbones,
+            methods=args.methods, epochs=args.epochs, patience=args.patience, seed=args.seed, hidden=args.hidden,
+            min_user_interactions=args.min_user_interactions, min_item_interactions=args.min_item_interactions,
+            device=args.device, train_on=args.train_on, eval_protocol=args.protocol)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise FaerecError(f"invalid pipeline settings: {problems}") from None
     api_url = _api_url()
     if api_url:
         from flows.stack import healthy
@@ -98,8 +111,6 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
             import_stage_libraries(params.encoder, needs_text=bool(set(text_methods()) & set(params.methods)))
         outcome = faerec_pipeline(config=params)
-    from faerec.report import metrics_table_text
-
     runs = outcome["runs"]
     print()
     print(metrics_table_text(runs))
@@ -132,23 +143,6 @@ def run_stop(args: argparse.Namespace) -> dict[str, Any]:
     from flows.stack import StackConfig, down
 
     return down(StackConfig())
-
-
-def _pipeline_params(args: argparse.Namespace) -> Any:
-    """The flow's parameters from the command line; a setting out of range is a FaerecError naming it."""
-    from pydantic import ValidationError
-
-    from flows.params import PipelineParams
-
-    try:
-        return PipelineParams(
-            datasets=args.sources or [SAMPLE_SOURCE], encoder=args.encoder, backbones=args.backbones,
-            methods=args.methods, epochs=args.epochs, patience=args.patience, seed=args.seed, hidden=args.hidden,
-            min_user_interactions=args.min_user_interactions, min_item_interactions=args.min_item_interactions,
-            device=args.device, train_on=args.train_on, eval_protocol=args.protocol)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise FaerecError(f"invalid pipeline settings: {problems}") from None
 
 
 def _api_url() -> str | None:

@@ -57,7 +57,7 @@ class EphemeralServer:
             self._server.stop()  # a server process already started is ended now, not left to atexit
             return
         self._thread.join()
-        if self.error is not None and kind is None:
+        if self.error is not None:
             raise self.error
 
 
