@@ -4,9 +4,10 @@ figures, as Prefect artifacts.
 The same library code as `faerec experiment` (faerec.experiment): the spec is a file or preset name
 (``spec``) and/or its fields given inline, which override the file's. Datasets are prepared and embedded by
 the pipeline's cached tasks (flows.tasks); the runs train through a task runner with ``parallel`` workers
-(default 1: on CPU, runs side by side only compete for the same cores), locally or handed to the
-`faerec-train/train` deployment on the `gpu` pool (``train_on="gpu-pool"``). Runs trained side by side in
-this process each get their own child process, since torch's random state is global. A finished run
+(default 0: on a CPU machine as many side by side as faerec.cores allows, each in its own child process on its
+share of the cores, since torch's thread count and random state are global; one at a time on a GPU), locally
+or handed to the `faerec-train/train` deployment on the `gpu` pool (``train_on="gpu-pool"``, ``parallel``
+at a time). A finished run
 (metrics.json) is skipped, an unfinished one resumes from its checkpoint, so a crashed flow run can simply be
 started again.
 
@@ -37,6 +38,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from faerec.cores import split_for
 from faerec.experiment import runner
 from faerec.experiment import spec as spec_module
 from faerec.experiment.reporting import Report, build_report
@@ -76,7 +78,8 @@ class ExperimentParams(BaseModel):
                                                        "{\"w/o ILA\": {\"method\": \"faerec\", \"item_align\": false}}.")
     sweep: dict[str, list[Any]] | None = Field(None, description="field -> values, one run per value.")
     settings: dict[str, Any] | None = Field(None, description="Fixed overrides of every run that has them.")
-    parallel: int = Field(1, ge=1, description="Runs trained at once (the task runner's workers). 1 on CPU.")
+    parallel: int = Field(0, ge=0, description="Runs trained at once, each in its own process on its share of "
+                          "the CPU cores (0: as many as the runs, cores and memory allow; one at a time on a GPU).")
     train_on: Literal["local", "gpu-pool"] = Field(
         "local", description="local: train in this flow run's machine; gpu-pool: hand each run to the "
         "`faerec-train/train` deployment on the gpu work pool (the runs folder must be shared).")
@@ -98,7 +101,7 @@ def spec_of(params: ExperimentParams) -> spec_module.Spec:
 
 @task(name="experiment-train", task_run_name="train {label} ({run_dir})", cache_policy=NO_CACHE)
 def train_run_task(dataset_dir: str, config: dict[str, Any], run_dir: str, label: str, how: str,
-                   deployment: str) -> str:
+                   deployment: str, threads: int | None = None) -> str:
     """One run: "skipped" when it is finished, else trained ("trained") here, in a child process, or on the pool."""
     path = Path(run_dir)
     if runner.is_finished(path):
@@ -109,7 +112,7 @@ def train_run_task(dataset_dir: str, config: dict[str, Any], run_dir: str, label
         return "trained"
     cfg = TrainConfig.from_dict(config)
     if how == "subprocess":
-        return runner.train_in_subprocess(dataset_dir, cfg, path)
+        return runner.train_in_subprocess(dataset_dir, cfg, path, threads=threads)
     return runner.train_locked(dataset_dir, cfg, path, progress=False)
 
 
@@ -147,12 +150,20 @@ def experiment_flow(config: ExperimentParams = ExperimentParams()) -> dict[str, 
     progress_id = create_progress_artifact(
         progress=100.0 * done / max(len(todo), 1), key=key(spec, "progress"),
         description=f"{done} of {len(todo)} runs of experiment {spec.name} finished")
-    how = config.train_on if config.train_on == "gpu-pool" else "subprocess" if config.parallel > 1 else "local"
+    at_once, threads, how = max(config.parallel, 1), None, config.train_on
+    if config.train_on == "local" and not runner.isolated_by_default():
+        at_once, how = 1, "local"  # FAEREC_EXPERIMENT_IN_PROCESS=1: in this process, one at a time
+    elif config.train_on == "local":
+        waiting = [job for job in todo if not job.finished]
+        split = split_for([job.config.device for job in waiting], config.parallel)
+        at_once, threads = split.processes, split.threads if split.side_by_side else None
+        how = "subprocess" if split.side_by_side else "local"
     calls = [{"dataset_dir": job.dataset_dir, "config": job.config.to_dict(), "run_dir": str(job.run_dir),
-              "label": job.label, "how": how, "deployment": config.train_deployment} for job in todo]
-    log.info("experiment %s: %d runs, %d finished already; training %s, %d at a time", spec.name, len(todo), done,
-             how, config.parallel)
-    runs_flow = train_runs.with_options(task_runner=ThreadPoolTaskRunner(max_workers=config.parallel))
+              "label": job.label, "how": how, "deployment": config.train_deployment, "threads": threads}
+             for job in todo]
+    log.info("experiment %s: %d runs, %d finished already; training %s, %d at a time%s", spec.name, len(todo),
+             done, how, at_once, f" on {threads} threads each" if threads else "")
+    runs_flow = train_runs.with_options(task_runner=ThreadPoolTaskRunner(max_workers=at_once))
     result = runs_flow(calls, str(progress_id), 0, len(todo))
     statuses = {Path(run_dir): status for run_dir, status in result.items()}
     entries = runner.write_manifest(spec, jobs, statuses)

@@ -46,9 +46,13 @@ class PipelineParams(BaseModel):
         "target counts as a miss); repeat masks none (docs/PROTOCOL.md).")
     train_deployment: str = Field("faerec-train/train", description="Deployment used when train_on=gpu-pool.")
     parallel_training: bool = Field(
-        False, description="Submit every training run to the flow's task runner at once (for a Dask or Ray "
-        "runner, or several local GPUs). Off: runs train one after another in this process, which is fastest "
-        "on a small CPU machine where each run already uses every core.")
+        False, description="Submit every training run to the flow's task runner at once, each in the runner's "
+        "worker (for a Dask or Ray runner, or several local GPUs). Off: runs train on this machine as "
+        "training_processes says.")
+    training_processes: int = Field(
+        0, ge=0, description="Local runs trained at once, each in its own process on its share of the CPU cores "
+        "(0: as many as the runs, cores and memory allow; 1: one after another in this process, on every core). "
+        "Runs on a GPU train one after another.")
     recommend_k: int = Field(
         0, ge=0, description="When > 0, export each run's top-K recommendations for every user "
         "(runs/<run>/recommendations.parquet, history excluded) and publish a sample as an artifact.")

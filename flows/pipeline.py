@@ -2,7 +2,8 @@
 
 Thin by design: stages are faerec/ functions wrapped in cached tasks (flows.tasks); tables and plots come
 from faerec.report (flows.artifacts). Datasets are embedded in parallel through the flow's task runner, which
-can be swapped for prefect-dask's DaskTaskRunner or prefect-ray's RayTaskRunner to scale out.
+can be swapped for prefect-dask's DaskTaskRunner or prefect-ray's RayTaskRunner to scale out. On a CPU machine
+the training runs train side by side in child processes, each on its share of the cores (faerec.cores).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from faerec.cores import split_for, usable_cores
 from faerec.models import ModelConfig, text_methods
 from faerec.runs import folder
 from faerec.runs.config import TrainConfig
@@ -31,6 +33,8 @@ from flows.tasks import (
     train_task,
     trained,
 )
+
+EMBED_AT_ONCE = 2  # datasets embedded at a time; each encoder already uses every core
 
 
 def train_config(params: PipelineParams, backbone: str, method: str) -> dict[str, Any]:
@@ -50,7 +54,7 @@ def embed_all(datasets: list[dict[str, Any]], encoder: str, pca_dim: int) -> lis
     the task cache answered (then the counts are those of the run that did the work)."""
     calls = [{"dataset_dir": d["path"], "encoder": encoder, "pca_dim": pca_dim} for d in datasets]
     return [{**result, "stage": "cached" if from_cache else "ran"}
-            for result, from_cache in cached_concurrently(embed_task, embedded, calls)]
+            for result, from_cache in cached_concurrently(embed_task, embedded, calls, at_once=EMBED_AT_ONCE)]
 
 
 def train_on_pool(jobs: list[tuple[dict[str, Any], dict[str, Any]]], deployment: str) -> list[dict[str, Any]]:
@@ -61,7 +65,20 @@ def train_on_pool(jobs: list[tuple[dict[str, Any], dict[str, Any]]], deployment:
     return [result for result, _ in cached_concurrently(train_on_pool_task, trained, calls)]
 
 
-@flow(name="faerec", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def train_here(calls: list[dict[str, Any]], processes: int, log: Any) -> list[dict[str, Any]]:
+    """Train on this machine: side by side in child processes, each on its share of the cores, where
+    faerec.cores says that is faster (several runs on a CPU machine); else one after another in this process.
+    A run's numbers depend on its thread count in the last digits, and the split is fixed for the whole
+    stage, so the same machine and parameters always give the same numbers."""
+    split = split_for([c["config"]["device"] for c in calls], processes) if processes != 1 and len(calls) > 1 else None
+    if split is None or not split.side_by_side:
+        return [cached(train_task, trained, **kwargs) for kwargs in calls]
+    log.info("training %d runs side by side: %s", len(calls), split.reason)
+    calls = [{**kwargs, "threads": split.threads} for kwargs in calls]
+    return [result for result, _ in cached_concurrently(train_task, trained, calls, at_once=split.processes)]
+
+
+@flow(name="faerec", task_runner=ThreadPoolTaskRunner(max_workers=max(2, usable_cores())), log_prints=True)
 def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]:  # noqa: B008 (a form default)
     """Prepare each dataset, embed its items, train every backbone x method, evaluate, publish artifacts."""
     log = get_run_logger()
@@ -90,7 +107,7 @@ def faerec_pipeline(config: PipelineParams = PipelineParams()) -> dict[str, Any]
         if config.parallel_training:  # fan out through the task runner (Dask, Ray, threads)
             results = [result for result, _ in cached_concurrently(train_task, trained, calls)]
         else:
-            results = [cached(train_task, trained, **kwargs) for kwargs in calls]
+            results = train_here(calls, config.training_processes, log)
     for metrics in results:
         artifacts.publish_curve(metrics)
         log.info("%s: test NDCG@10 overall %.4f, tail %.4f", Path(metrics["run_dir"]).name,

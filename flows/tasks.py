@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 from prefect.tasks import Task
 
 from faerec.data import folder
@@ -52,12 +53,21 @@ def embed_task(dataset_dir: str, encoder: str = "minilm", pca_dim: int = 128) ->
 
 @task(name="train", task_run_name="train {run_dir}", persist_result=True, result_serializer=RESULT_SERIALIZER,
       cache_key_fn=lambda _ctx, p: keys.train_key(p["dataset_dir"], p["config"], p["run_dir"]))
-def train_task(dataset_dir: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    """Train in this process (CPU or local CUDA); resumes from run_dir's checkpoint after a crash."""
+def train_task(dataset_dir: str, config: dict[str, Any], run_dir: str, threads: int | None = None) -> dict[str, Any]:
+    """Train in this process (CPU or local CUDA), or with ``threads`` in a child process on that many torch
+    threads (runs side by side, faerec.cores); resumes from run_dir's checkpoint after a crash."""
     from faerec.runs.config import TrainConfig
-    from faerec.train.run import train_run
 
-    metrics = train_run(dataset_dir, TrainConfig.from_dict(config), out_dir=run_dir, resume=True, progress=False)
+    cfg = TrainConfig.from_dict(config)
+    if threads is None:
+        from faerec.train.run import train_run
+
+        metrics = train_run(dataset_dir, cfg, out_dir=run_dir, resume=True, progress=False)
+    else:
+        from faerec.experiment.runner import train_in_subprocess
+
+        train_in_subprocess(dataset_dir, cfg, Path(run_dir), threads=threads)
+        metrics = run_folder.read_metrics(run_dir)
     return _jsonable({**metrics, "run_dir": str(run_dir)})
 
 
@@ -104,10 +114,17 @@ def cached(stage: Task, valid: Callable[[dict[str, Any]], bool], **kwargs: Any) 
 
 
 def cached_concurrently(
-    stage: Task, valid: Callable[[dict[str, Any]], bool], calls: list[dict[str, Any]]
+    stage: Task, valid: Callable[[dict[str, Any]], bool], calls: list[dict[str, Any]], at_once: int | None = None
 ) -> list[tuple[dict[str, Any], bool]]:
-    """``cached`` for many calls submitted at once through the task runner; returns (result, from_cache)."""
-    futures = [stage.submit(**kwargs) for kwargs in calls]
+    """``cached`` for many calls submitted through the task runner, at most ``at_once`` running at a time
+    (None: all submitted at once); returns (result, from_cache) in the order of ``calls``."""
+    futures: list[PrefectFuture] = []
+    running: list[PrefectFuture] = []
+    for kwargs in calls:
+        if at_once is not None and len(running) >= at_once:
+            running.remove(next(as_completed(running)))
+        futures.append(stage.submit(**kwargs))
+        running.append(futures[-1])
     out = []
     for kwargs, future in zip(calls, futures, strict=True):
         result, from_cache = future.result(), future.state.name == "Cached"

@@ -1,4 +1,4 @@
-"""``faerec experiment SPEC [--dataset SOURCE] [--out NAME]`` (docs/CONTRACT.md)."""
+"""``faerec experiment SPEC [--dataset SOURCE] [--out NAME] [--parallel N]`` (docs/CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="replaces the spec's datasets (repeatable): a source or a catalogue / prepared folder")
     p.add_argument("--out", metavar="NAME", help="experiment name, i.e. the folder runs/NAME/ (default: the "
                    "spec's name, else its file name)")
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="runs trained at once, each in its own process on its share of the cores (default 0: as "
+                   "many as the runs, cores and memory allow on a CPU machine; one at a time on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from faerec.errors import FaerecError
     from faerec.experiment import runner, spec
     from faerec.openmp import choose_wait_policy
 
     choose_wait_policy()
     experiment = spec.load(args.spec, datasets=args.datasets, name=args.out)
-    outcome = runner.run(experiment, progress=not args.no_progress)
+    if args.parallel < 0:
+        raise FaerecError(f"--parallel must be >= 0 (0 = automatic), got {args.parallel}")
+    outcome = runner.run(experiment, progress=not args.no_progress, parallel=args.parallel)
     report = outcome["report"]
     print()
     print(report.terminal_table())

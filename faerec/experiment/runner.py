@@ -13,11 +13,13 @@ train_run(resume=True), so a killed experiment continues where it stopped (an in
 checkpoint). A run folder is locked while it trains, so two experiments that share it never train it twice at
 once. A finished run from before per-user results existed gets its user_ranks.parquet from `evaluate_run`.
 
-Each run trains in its own child process (``train_in_subprocess``), one after another. A process that trained
-several runs kept the heap of the earlier ones (one sequential stream grew to 3.3 GB), so a later run's peak
-memory was an upper bound and not its own; a child's peak is exactly its run's. The child dies with the
-experiment (Linux: PR_SET_PDEATHSIG), so a killed experiment never leaves a run training behind it. With
-FAEREC_EXPERIMENT_IN_PROCESS=1 runs train in this process instead (tests that patch modules in-process).
+Each run trains in its own child process (``train_in_subprocess``). A process that trained several runs kept
+the heap of the earlier ones (one sequential stream grew to 3.3 GB), so a later run's peak memory was an upper
+bound and not its own; a child's peak is exactly its run's. The child dies with the experiment (Linux:
+PR_SET_PDEATHSIG), so a killed experiment never leaves a run training behind it. On a CPU machine several runs
+train side by side, each on its share of the cores (faerec.cores: that finishes a grid sooner than one run at a
+time on every core); on a GPU they train one after another. With FAEREC_EXPERIMENT_IN_PROCESS=1 runs train in
+this process, one at a time (tests that patch modules in-process).
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faerec.cores import CoreSplit, split_for
 from faerec.data import folder as data_folder
 from faerec.errors import FaerecError
 from faerec.experiment.spec import Point, Spec
@@ -202,19 +207,69 @@ def train_locked(dataset_dir: str, cfg: TrainConfig, run_dir: Path, progress: bo
 
 
 def train_in_subprocess(dataset_dir: str, cfg: TrainConfig, run_dir: Path, show_log: bool = False,
-                        progress: bool = False) -> str:
+                        progress: bool = False, threads: int | None = None) -> str:
     """``train_locked`` in a child process that dies with this one. Runs trained side by side need it (in one
     process they would share torch's global random state: initialisation, dropout), and so does a run's own
     peak memory. ``show_log``: the child's messages go to this process's stderr as they come (else they are
-    kept for the error message); ``progress``: the child draws its progress bars there too."""
+    kept for the error message); ``progress``: the child draws its progress bars there too. ``threads``: the
+    child's torch threads (faerec.cores decides them for runs side by side); None: torch's default."""
     payload = json.dumps({"dataset_dir": dataset_dir, "config": cfg.to_dict(), "run_dir": str(run_dir),
                           "parent": os.getpid(), "progress": progress and show_log})
+    env = None
+    if threads is not None:  # read by OpenMP and MKL when the child's torch starts its thread pool
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     result = subprocess.run([sys.executable, "-m", "faerec.experiment.runner", payload], stdout=subprocess.PIPE,
-                            stderr=None if show_log else subprocess.PIPE, text=True)
+                            stderr=None if show_log else subprocess.PIPE, text=True, env=env)
     if result.returncode != 0:
         said = "its messages are above" if show_log else result.stderr.strip()[-2000:]
         raise FaerecError(f"training failed (exit {result.returncode}): {said}", path=run_dir)
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "trained"
+
+
+def describe(job: Job) -> str:
+    return f"{job.dataset_id} / {job.point.backbone} / {job.label} / seed {job.point.seed}"
+
+
+def train_side_by_side(jobs: list[Job], split: CoreSplit, finished: Callable[[Job, str, float], None],
+                       log: Log = stderr) -> None:
+    """Train ``jobs`` in child processes, ``split.processes`` at a time on ``split.threads`` threads each;
+    ``finished(job, status, seconds)`` is called in this thread as each one ends. Their messages are kept for
+    an error (progress bars of runs side by side would interleave). When a run fails, no waiting run is
+    started, the running ones finish, and then the first failure is raised."""
+    stop = threading.Event()
+    started: dict[Path, float] = {}
+
+    def one(job: Job) -> str | None:
+        if stop.is_set():
+            return None  # an earlier run failed, or the experiment was interrupted
+        started[job.run_dir] = time.perf_counter()
+        try:
+            return train_in_subprocess(job.dataset_dir, job.config, job.run_dir, threads=split.threads)
+        except BaseException:
+            stop.set()
+            raise
+
+    failure: Exception | None = None
+    with ThreadPoolExecutor(max_workers=split.processes, thread_name_prefix="faerec-run") as pool:
+        futures = {}
+        for i, job in enumerate(jobs, 1):
+            futures[pool.submit(one, job)] = job
+            log(f"run {i}/{len(jobs)} {describe(job)}: queued ({job.run_dir.name})")
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    status = future.result()
+                except Exception as error:  # noqa: BLE001 - raised below, once the running runs are done
+                    failure = failure or error
+                    continue
+                if status is not None:
+                    finished(job, status, time.perf_counter() - started[job.run_dir])
+        except BaseException:  # interrupted while waiting: start nothing more
+            stop.set()
+            raise
+    if failure is not None:
+        raise failure
 
 
 def _die_with_parent(parent: int | None) -> None:
@@ -255,9 +310,12 @@ def write_manifest(spec: Spec, jobs: list[Job], statuses: dict[Path, str]) -> li
     return entries
 
 
-def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | None = None) -> dict[str, Any]:
+def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | None = None,
+        parallel: int = 0) -> dict[str, Any]:
     """The whole experiment (`faerec experiment`), each run in a child process unless ``isolate`` is False
-    (default: ``isolated_by_default()``); returns the one-line summary plus the report."""
+    (default: ``isolated_by_default()``); returns the one-line summary plus the report. ``parallel``: runs
+    trained at once, each on its share of the cores (0: as faerec.cores.split_for decides; in-process runs
+    always train one at a time)."""
     from faerec.experiment.reporting import build_report
 
     isolate = isolated_by_default() if isolate is None else isolate
@@ -276,12 +334,24 @@ def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | No
     todo = distinct(jobs)
     statuses: dict[Path, str] = {}
     write_manifest(spec, jobs, statuses)
+    waiting = [job for job in todo if not job.finished]
+    split = split_for([job.config.device for job in waiting], parallel) if isolate and len(waiting) > 1 else None
+    if split is not None and split.side_by_side:
+        log(f"training {len(waiting)} runs side by side: {split.reason}")
     for i, job in enumerate(todo, 1):
+        if split is not None and split.side_by_side and not job.finished:
+            continue  # trained below
         what = "finished, skipped" if job.finished else "training"
-        log(f"run {i}/{len(todo)} {job.dataset_id} / {job.point.backbone} / {job.label} / seed {job.point.seed}: "
-            f"{what} ({job.run_dir.name})")
+        log(f"run {i}/{len(todo)} {describe(job)}: {what} ({job.run_dir.name})")
         statuses[job.run_dir] = train(job, progress=progress, log=log, isolate=isolate)
         write_manifest(spec, jobs, statuses)
+    if split is not None and split.side_by_side:
+        def finished(job: Job, status: str, seconds: float) -> None:
+            statuses[job.run_dir] = status
+            write_manifest(spec, jobs, statuses)
+            log(f"{describe(job)}: {status} in {seconds:.0f} s ({job.run_dir.name})")
+
+        train_side_by_side(waiting, split, finished, log)
     entries = write_manifest(spec, jobs, statuses)
     report = build_report(spec, entries, experiment_dir(spec) / REPORT, log=log)
     return {"summary": summary(spec, todo, statuses, report.folder, time.perf_counter() - started),

@@ -138,6 +138,65 @@ def test_training_in_a_child_process_equals_training_here(tiny_dataset, runs_roo
     assert folder.read_metrics(job.run_dir.with_name("here"))["test"] == child["test"]
 
 
+def test_runs_side_by_side_overlap_get_their_threads_and_match_one_at_a_time(tiny_dataset, runs_root, monkeypatch):
+    import time
+
+    from faerec.cores import CoreSplit
+    from faerec.experiment import runner, spec
+
+    grid = spec.from_dict({"datasets": [str(tiny_dataset)], "methods": ["base"], "seeds": [1, 2], "epochs": 1,
+                           "settings": dict(FAST)})
+    jobs = runner.plan(grid, [runner.prepare_source(str(tiny_dataset))])
+    real, spans = runner.train_in_subprocess, {}
+
+    def timed(*args, **kwargs):
+        began = time.monotonic()
+        status = real(*args, **kwargs)
+        spans[args[2].name] = (began, time.monotonic(), kwargs["threads"])
+        return status
+
+    monkeypatch.setattr(runner, "train_in_subprocess", timed)
+    done: list[tuple[str, str]] = []
+    runner.train_side_by_side(jobs, CoreSplit(2, 1, "test"), lambda job, status, _s: done.append((job.run_dir.name,
+                                                                                                status)))
+    assert sorted(done) == sorted((job.run_dir.name, "trained") for job in jobs)
+    (a_start, a_end, a_threads), (b_start, b_end, b_threads) = spans.values()
+    assert max(a_start, b_start) < min(a_end, b_end) and a_threads == b_threads == 1  # they ran at the same time
+    for job in jobs:
+        side_by_side = folder.read_metrics(job.run_dir)
+        assert side_by_side["threads"]["torch"] == 1
+        alone = job.run_dir.with_name(job.run_dir.name + "-alone")
+        assert real(job.dataset_dir, job.config, alone, threads=1) == "trained"
+        assert folder.read_metrics(alone)["test"] == side_by_side["test"]  # same threads, same numbers
+
+
+def test_a_failed_run_side_by_side_starts_nothing_more_and_is_raised(tiny_dataset, runs_root, monkeypatch):
+    import time
+
+    from faerec.cores import CoreSplit
+    from faerec.errors import FaerecError
+    from faerec.experiment import runner, spec
+
+    grid = spec.from_dict({"datasets": [str(tiny_dataset)], "methods": ["base"], "seeds": [1, 2, 3, 4],
+                           "epochs": 1, "settings": dict(FAST)})
+    jobs = runner.plan(grid, [runner.prepare_source(str(tiny_dataset))])
+    calls: list[int] = []
+
+    def fake(dataset_dir, cfg, run_dir, threads=None):
+        calls.append(cfg.seed)
+        if cfg.seed == 1:
+            time.sleep(0.2)  # seed 2 is running by then
+            raise FaerecError("training failed (exit 1): boom", path=run_dir)
+        time.sleep(0.5)
+        return "trained"
+
+    monkeypatch.setattr(runner, "train_in_subprocess", fake)
+    done: list[int] = []
+    with pytest.raises(FaerecError, match="boom"):
+        runner.train_side_by_side(jobs, CoreSplit(2, 1, "test"), lambda job, status, _s: done.append(job.point.seed))
+    assert sorted(calls) == [1, 2] and done == [2]  # seed 2 was running and finished; 3 and 4 never started
+
+
 def test_a_source_is_prepared_again_only_when_its_files_changed(tmp_path, runs_root):
     import os
 

@@ -32,6 +32,7 @@ def _artifact_keys(flow_run_id) -> set[str]:
 
 
 def test_pipeline_runs_caches_and_publishes(tiny_catalogue: Path, flow_root: Path):
+    from faerec.cores import split_for
     from flows.params import PipelineParams
     from flows.pipeline import faerec_pipeline
 
@@ -46,6 +47,9 @@ def test_pipeline_runs_caches_and_publishes(tiny_catalogue: Path, flow_root: Pat
         assert 0.0 <= metrics["test"]["tail"]["ndcg@10"] <= metrics["test"]["tail"]["hr@10"] <= 1.0
         assert json.loads((Path(metrics["run_dir"]) / "metrics.json").read_text())["method"] == metrics["method"]
     assert out["embeddings"][0]["items"] == out["datasets"][0]["items"]
+    split = split_for(["auto", "auto"])
+    if split.side_by_side:  # a machine with 2+ cores: each run in its own process on its share of them
+        assert {m["threads"]["torch"] for m in runs.values()} == {split.threads}
 
     keys = _artifact_keys(state.state_details.flow_run_id)
     assert {"faerec-dataset-tiny-u5i5", "faerec-head-tail-tiny-u5i5", "faerec-embedding-cache",
