@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="history mask of every ranking (default novel; docs/PROTOCOL.md)")
     p.add_argument("--train-on", choices=["local", "gpu-pool"], default="local",
                    help="gpu-pool: hand training to the `faerec-train/train` deployment (needs a server)")
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="local runs trained at once, each in its own process on its share of the cores (default "
+                   "0: as many as the runs, cores and memory allow; 1: one after another on every core)")
     p.set_defaults(func=run_pipeline)
 
     s = subparsers.add_parser(
@@ -82,7 +85,8 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             datasets=args.sources or [SAMPLE_SOURCE], encoder=args.encoder, backbones=args.backbones,
             methods=args.methods, epochs=args.epochs, patience=args.patience, seed=args.seed, hidden=args.hidden,
             min_user_interactions=args.min_user_interactions, min_item_interactions=args.min_item_interactions,
-            device=args.device, train_on=args.train_on, eval_protocol=args.protocol)
+            device=args.device, train_on=args.train_on, eval_protocol=args.protocol,
+            training_processes=args.parallel)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise FaerecError(f"invalid pipeline settings: {problems}") from None

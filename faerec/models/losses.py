@@ -47,32 +47,37 @@ class _RowLogSumExp(torch.autograd.Function):
     builds a dense one-hot gradient, so a step held three to four [U, U] float32 buffers; on Beauty (U ~ 3,000)
     filling and first-touching those, not arithmetic, was most of the InfoNCE time. Here the logits buffer is
     owned by this function: the forward walks it in blocks of rows, keeps the [R] result and overwrites the
-    logits with their softmax (d lse_r / d logit_rc); the backward scales that in place by the incoming
-    gradient and multiplies it back through the operands. The matrix is exponentiated once and nothing else of
-    its size is allocated. bfloat16 operands (bf16 similarity) give bf16 logits with float32 accumulation; each
-    block is widened to float32 for the softmax, which is stored back in bf16 (relative error 2^-8 per entry).
-    The backward can run once.
+    logits with exp(logit - row max); the backward scales that in place by the incoming gradient over the row's
+    sum (which makes it the softmax, d lse_r / d logit_rc, times the gradient) and multiplies it back through
+    the operands. The matrix is exponentiated once, never divided (the softmax's division rides on the
+    backward's one scaling pass: 14.6 against 16.7 ms for the forward of a [3,328, 3,328] bf16 matrix), and
+    nothing else of its size is allocated. bfloat16 operands (bf16 similarity) give bf16 logits with float32
+    accumulation; each block is widened to float32 for the exponentials, which are stored back in bf16
+    (relative error 2^-8 per entry). The backward can run once.
     """
 
     @staticmethod
     def forward(ctx, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        softmax = left @ right.T
-        wide_dtype = torch.promote_types(softmax.dtype, torch.float32)  # bf16 -> float32; float64 stays
-        lse = torch.empty(softmax.shape[0], dtype=wide_dtype, device=softmax.device)
+        exps = left @ right.T
+        wide_dtype = torch.promote_types(exps.dtype, torch.float32)  # bf16 -> float32; float64 stays
+        lse = torch.empty(exps.shape[0], dtype=wide_dtype, device=exps.device)
+        totals = torch.empty_like(lse)
         # float32 logits are exponentiated in place; bf16 ones are widened into one reused [256, C] scratch.
-        # Every step writes into existing memory (sub_, exp_, div with out=): on Beauty-sized batches this
-        # took 40 % less CPU than allocating a temporary per step (float32), and no more for bf16.
-        in_place = softmax.dtype == wide_dtype
-        scratch = None if in_place else softmax.new_empty((min(LSE_BLOCK_ROWS, softmax.shape[0]), softmax.shape[1]),
-                                                          dtype=wide_dtype)
-        for start in range(0, softmax.shape[0], LSE_BLOCK_ROWS):
-            block = softmax[start : start + LSE_BLOCK_ROWS]
+        # Every step writes into existing memory (sub_, exp_, copy_): on Beauty-sized batches this took 40 %
+        # less CPU than allocating a temporary per step (float32), and no more for bf16.
+        in_place = exps.dtype == wide_dtype
+        scratch = None if in_place else exps.new_empty((min(LSE_BLOCK_ROWS, exps.shape[0]), exps.shape[1]),
+                                                       dtype=wide_dtype)
+        for start in range(0, exps.shape[0], LSE_BLOCK_ROWS):
+            block = exps[start : start + LSE_BLOCK_ROWS]
             wide = block if in_place else scratch[: block.shape[0]].copy_(block)
             top = wide.amax(1, keepdim=True)
             total = wide.sub_(top).exp_().sum(1, keepdim=True)
             lse[start : start + LSE_BLOCK_ROWS] = (top + total.log()).squeeze(1)
-            torch.div(wide, total, out=block)
-        ctx.save_for_backward(left, right, softmax)
+            totals[start : start + LSE_BLOCK_ROWS] = total.squeeze(1)
+            if not in_place:
+                block.copy_(wide)
+        ctx.save_for_backward(left, right, exps, totals)
         ctx.used = False
         return lse
 
@@ -82,8 +87,10 @@ class _RowLogSumExp(torch.autograd.Function):
         if ctx.used:
             raise RuntimeError("item_infonce: its backward reuses the logits' memory and can run only once")
         ctx.used = True
-        left, right, softmax = ctx.saved_tensors
-        grad = softmax.mul_(grad_lse[:, None].to(softmax.dtype))
+        left, right, exps, totals = ctx.saved_tensors
+        # softmax x incoming gradient; the factor in the buffer's dtype (a float32 factor on a bf16 buffer takes
+        # torch's mixed-dtype path: 43 against 3 ms for a [3,328, 3,328] matrix)
+        grad = exps.mul_((grad_lse / totals)[:, None].to(exps.dtype))
         return grad @ right, grad.T @ left
 
 

@@ -235,3 +235,10 @@ def test_a_sweep_report_names_its_files_and_draws_the_default_point(tiny_dataset
     (report / "old-figure.png").write_bytes(b"")  # a file an earlier version of the spec wrote
     assert cli_main(["experiment", str(path), "--no-progress"]) == 0
     assert not (report / "old-figure.png").exists()
+
+
+def test_a_negative_parallel_is_refused_by_name(tiny_dataset, runs_root, tmp_path, capsys):
+    spec = tmp_path / "one.toml"
+    spec.write_text(spec_text(tiny_dataset, methods='["base"]', seeds="[1]", epochs=1))
+    assert cli_main(["experiment", str(spec), "--parallel", "-1"]) == 2
+    assert "--parallel must be >= 0" in capsys.readouterr().err

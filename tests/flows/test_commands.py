@@ -21,14 +21,17 @@ def test_pipeline_help_states_defaults(capsys):
     assert "bundled sample" in text and "MiniLM" in text and "ephemeral mode" in text
     args = build_parser(FLOW_COMMANDS).parse_args(["pipeline"])
     assert args.sources == [] and args.methods == ["base", "faerec"] and args.backbones == ["sasrec"]
+    assert args.parallel == 0  # automatic: runs side by side where the cores allow
 
 
 def test_pipeline_rejects_bad_settings_in_one_line(capsys):
     assert main(["pipeline", "--epochs", "0"]) == 2
     assert main(["pipeline", "--backbone", "nope"]) == 2
+    assert main(["pipeline", "--parallel", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("faerec pipeline: error: invalid pipeline settings: epochs")
     assert "backbones.0: Input should be" in err[1] and "'sasrec'" in err[1]  # the registered names
+    assert "training_processes: Input should be greater than or equal to 0" in err[2]
 
 
 def test_pipeline_names_an_unreachable_server(capsys, monkeypatch):
