@@ -336,16 +336,17 @@ def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | No
     write_manifest(spec, jobs, statuses)
     waiting = [job for job in todo if not job.finished]
     split = split_for([job.config.device for job in waiting], parallel) if isolate and len(waiting) > 1 else None
-    if split is not None and split.side_by_side:
+    side_by_side = split is not None and split.side_by_side
+    if side_by_side:
         log(f"training {len(waiting)} runs side by side: {split.reason}")
     for i, job in enumerate(todo, 1):
-        if split is not None and split.side_by_side and not job.finished:
+        if side_by_side and not job.finished:
             continue  # trained below
         what = "finished, skipped" if job.finished else "training"
         log(f"run {i}/{len(todo)} {describe(job)}: {what} ({job.run_dir.name})")
         statuses[job.run_dir] = train(job, progress=progress, log=log, isolate=isolate)
         write_manifest(spec, jobs, statuses)
-    if split is not None and split.side_by_side:
+    if side_by_side:
         def finished(job: Job, status: str, seconds: float) -> None:
             statuses[job.run_dir] = status
             write_manifest(spec, jobs, statuses)

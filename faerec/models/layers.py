@@ -41,7 +41,6 @@ class GridBucket:
     rows: int
     length: int
     real: torch.Tensor  # bool [rows, length]
-    start: int = 0  # first slot of this grid in the layout's concatenated grid buffer
 
     @property
     def size(self) -> int:
@@ -86,7 +85,7 @@ class SeqLayout:
             grid_len = int(span[rows].max())
             slots = torch.arange(rows.numel(), device=real.device) * grid_len
             row_base[rows] = start + slots - (length - grid_len)
-            bucket = GridBucket(rows.numel(), grid_len, real[rows, length - grid_len :], start)
+            bucket = GridBucket(rows.numel(), grid_len, real[rows, length - grid_len :])
             buckets.append(bucket)
             start += bucket.size
         return cls(real, flat_index, columns, tuple(buckets), row_base[token_row] + columns)
