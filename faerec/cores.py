@@ -96,3 +96,16 @@ def split_for(devices: list[str], requested: int = 0) -> CoreSplit:
         threads = max(usable_cores() // processes, 1)
         return CoreSplit(processes, threads, f"runs train on a GPU: {processes} at a time")
     return split_cores(len(devices), requested)
+
+
+def side_by_side_split(devices: list[str], requested: int = 0) -> CoreSplit | None:
+    """The split when the runs configured with these ``devices`` should train side by side, else None: one
+    run, ``requested`` 1, or a split of one process at a time (then they train one after another, in the
+    caller's process). The one place that decides between the two, for the pipeline, experiments and their
+    flow."""
+    if requested < 0:
+        raise ValueError(f"runs at a time must be >= 0 (0 = automatic), got {requested}")
+    if requested == 1 or len(devices) < 2:
+        return None
+    split = split_for(devices, requested)
+    return split if split.side_by_side else None

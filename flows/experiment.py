@@ -38,7 +38,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
-from faerec.cores import split_for
+from faerec.cores import side_by_side_split
 from faerec.experiment import runner
 from faerec.experiment import spec as spec_module
 from faerec.experiment.reporting import Report, build_report
@@ -155,9 +155,11 @@ def experiment_flow(config: ExperimentParams = ExperimentParams()) -> dict[str, 
         at_once, how = 1, "local"  # FAEREC_EXPERIMENT_IN_PROCESS=1: in this process, one at a time
     elif config.train_on == "local":
         waiting = [job for job in todo if not job.finished]
-        split = split_for([job.config.device for job in waiting], config.parallel)
-        at_once, threads = split.processes, split.threads if split.side_by_side else None
-        how = "subprocess" if split.side_by_side else "local"
+        split = side_by_side_split([job.config.device for job in waiting], config.parallel)
+        if split is None:
+            at_once, how = 1, "local"
+        else:
+            at_once, threads, how = split.processes, split.threads, "subprocess"
     calls = [{"dataset_dir": job.dataset_dir, "config": job.config.to_dict(), "run_dir": str(job.run_dir),
               "label": job.label, "how": how, "deployment": config.train_deployment, "threads": threads}
              for job in todo]

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from faerec.cores import split_for, usable_cores
+from faerec.cores import side_by_side_split, usable_cores
 from faerec.models import ModelConfig, text_methods
 from faerec.runs import folder
 from faerec.runs.config import TrainConfig
@@ -70,8 +70,8 @@ def train_here(calls: list[dict[str, Any]], processes: int, log: Any) -> list[di
     faerec.cores says that is faster (several runs on a CPU machine); else one after another in this process.
     A run's numbers depend on its thread count in the last digits, and the split is fixed for the whole
     stage, so the same machine and parameters always give the same numbers."""
-    split = split_for([c["config"]["device"] for c in calls], processes) if processes != 1 and len(calls) > 1 else None
-    if split is None or not split.side_by_side:
+    split = side_by_side_split([c["config"]["device"] for c in calls], processes)
+    if split is None:
         return [cached(train_task, trained, **kwargs) for kwargs in calls]
     log.info("training %d runs side by side: %s", len(calls), split.reason)
     calls = [{**kwargs, "threads": split.threads} for kwargs in calls]

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from faerec.cores import RUN_MEMORY_BYTES, available_memory, split_cores, split_for, usable_cores
+from faerec.cores import (
+    RUN_MEMORY_BYTES,
+    available_memory,
+    side_by_side_split,
+    split_cores,
+    split_for,
+    usable_cores,
+)
 
 GIB = 2**30
 
@@ -66,3 +73,22 @@ def test_runs_on_a_gpu_train_one_at_a_time(monkeypatch):
     on_gpu = split_for(["cuda", "cpu"])
     assert on_gpu.processes == 1 and not on_gpu.side_by_side and "GPU" in on_gpu.reason
     assert split_for(["auto", "auto"], requested=2).processes == 2  # asked for: e.g. two local GPUs
+
+
+def test_side_by_side_split_is_none_whenever_runs_would_train_one_after_another(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("faerec.cores.usable_cores", lambda: 4)
+    monkeypatch.setattr("faerec.cores.available_memory", lambda: 64 * GIB)
+    both = side_by_side_split(["cpu", "cpu"])
+    assert both is not None and (both.processes, both.threads) == (2, 2)
+    assert side_by_side_split(["cpu"]) is None  # one run: all cores, in the caller's process
+    assert side_by_side_split(["cpu", "cpu", "cpu"], requested=1) is None  # asked for one at a time
+    monkeypatch.setattr("faerec.cores.usable_cores", lambda: 1)
+    assert side_by_side_split(["cpu", "cpu"]) is None  # one core: nothing to share
+    monkeypatch.setattr("faerec.cores.usable_cores", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert side_by_side_split(["cuda", "cuda"]) is None  # GPU runs one at a time unless asked
+    with pytest.raises(ValueError, match=">= 0"):
+        side_by_side_split(["cpu", "cpu"], requested=-1)

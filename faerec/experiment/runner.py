@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faerec.cores import CoreSplit, split_for
+from faerec.cores import CoreSplit, side_by_side_split
 from faerec.data import folder as data_folder
 from faerec.errors import FaerecError
 from faerec.experiment.spec import Point, Spec
@@ -335,8 +335,8 @@ def run(spec: Spec, progress: bool = True, log: Log = stderr, isolate: bool | No
     statuses: dict[Path, str] = {}
     write_manifest(spec, jobs, statuses)
     waiting = [job for job in todo if not job.finished]
-    split = split_for([job.config.device for job in waiting], parallel) if isolate and len(waiting) > 1 else None
-    side_by_side = split is not None and split.side_by_side
+    split = side_by_side_split([job.config.device for job in waiting], parallel) if isolate else None
+    side_by_side = split is not None
     if side_by_side:
         log(f"training {len(waiting)} runs side by side: {split.reason}")
     for i, job in enumerate(todo, 1):
