@@ -67,8 +67,7 @@ def split_cores(runs: int, requested: int = 0, cores: int | None = None, memory:
     cores and memory allow; N asks for N at a time (capped by the runs and cores, never by memory: the user
     asked). ``cores`` and ``memory`` (bytes) default to this machine's; where its memory is unknown, it does not
     cap the split."""
-    if requested < 0:
-        raise ValueError(f"runs at a time must be >= 0 (0 = automatic), got {requested}")
+    _check_requested(requested)
     cores = usable_cores() if cores is None else max(cores, 1)
     memory = available_memory() if memory is None else memory
     runs = max(runs, 1)
@@ -92,6 +91,7 @@ def split_for(devices: list[str], requested: int = 0) -> CoreSplit:
     from faerec.device import resolve_device
 
     if any(resolve_device(device).type != "cpu" for device in devices):
+        _check_requested(requested)
         processes = min(max(requested, 1), max(len(devices), 1))
         threads = max(usable_cores() // processes, 1)
         return CoreSplit(processes, threads, f"runs train on a GPU: {processes} at a time")
@@ -103,9 +103,10 @@ def side_by_side_split(devices: list[str], requested: int = 0) -> CoreSplit | No
     run, ``requested`` 1, or a split of one process at a time (then they train one after another, in the
     caller's process). The one place that decides between the two, for the pipeline, experiments and their
     flow."""
-    if requested < 0:
-        raise ValueError(f"runs at a time must be >= 0 (0 = automatic), got {requested}")
-    if requested == 1 or len(devices) < 2:
-        return None
     split = split_for(devices, requested)
     return split if split.side_by_side else None
+
+
+def _check_requested(requested: int) -> None:
+    if requested < 0:
+        raise ValueError(f"runs at a time must be >= 0 (0 = automatic), got {requested}")

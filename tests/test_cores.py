@@ -92,3 +92,5 @@ def test_side_by_side_split_is_none_whenever_runs_would_train_one_after_another(
     assert side_by_side_split(["cuda", "cuda"]) is None  # GPU runs one at a time unless asked
     with pytest.raises(ValueError, match=">= 0"):
         side_by_side_split(["cpu", "cpu"], requested=-1)
+    with pytest.raises(ValueError, match=">= 0"):
+        side_by_side_split(["cuda"], requested=-1)
