@@ -27,10 +27,9 @@ STD_EPS = 1e-5  # added to the batch standard deviation before dividing (as the 
 # The [U, U] InfoNCE buffers (~25-35 MB each on Beauty, several alive in a backward pass) are padded to a multiple
 # of this many rows: with a different U every batch, exact sizes never fit the holes the last batch left in the
 # C heap, which then grows (fragments) and pays first-touch page faults on every new block; a few repeating sizes
-# are reused. Padded keys sit at logit PAD_LOGIT (exp() is exactly 0) and padded rows are sliced off, so the
-# loss and its gradient are exactly those of the unpadded matrix.
+# are reused. Padded keys have weight 0 and padded rows are sliced off, so the loss and its gradient are
+# exactly those of the unpadded matrix.
 INFONCE_ROWS_STEP = 256
-PAD_LOGIT = -30000.0
 LSE_BLOCK_ROWS = 256  # rows per block of the InfoNCE logsumexp: a [256, U] float32 temporary
 
 
@@ -41,25 +40,30 @@ def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor
 
 
 class _RowLogSumExp(torch.autograd.Function):
-    """lse_r = logsumexp_c (left @ right.T)_rc for [R, D] and [C, D] operands, with a single [R, C] buffer.
+    """lse_r = log sum_c w_c exp((left @ right.T)_rc) for [R, D] and [C, D] operands and [C] column weights,
+    of which the first ``keys`` columns are real (the rest padding of weight 0), with a single [R, C] buffer.
 
     ``F.cross_entropy`` on a materialised logits matrix keeps its log-softmax output for the backward and
     builds a dense one-hot gradient, so a step held three to four [U, U] float32 buffers; on Beauty (U ~ 3,000)
     filling and first-touching those, not arithmetic, was most of the InfoNCE time. Here the logits buffer is
     owned by this function: the forward walks it in blocks of rows, keeps the [R] result and overwrites the
-    logits with exp(logit - row max); the backward scales that in place by the incoming gradient over the row's
-    sum (which makes it the softmax, d lse_r / d logit_rc, times the gradient) and multiplies it back through
-    the operands. The matrix is exponentiated once, never divided (the softmax's division rides on the
-    backward's one scaling pass: 14.6 against 16.7 ms for the forward of a [3,328, 3,328] bf16 matrix), and
-    nothing else of its size is allocated. bfloat16 operands (bf16 similarity) give bf16 logits with float32
-    accumulation; each block is widened to float32 for the exponentials, which are stored back in bf16
-    (relative error 2^-8 per entry). The backward can run once.
+    logits with e_rc = exp(logit_rc - row max); the row sum is the product of that block with the weights.
+    The backward never scales the [R, C] matrix: with s_r = grad_r / total_r, d lse_r / d logit_rc times the
+    gradient is s_r e_rc w_c, so the operands' gradients are s * (E @ (w * right)) and w * (E.T @ (s * left)),
+    two products and scalings of [*, D] operands only.
+    The weights sit outside the product instead of as an extra log(w) column of the operands because the
+    bf16 kernels work in K blocks of 32: D = 128 plus one column cost a fifth block, 129 against 128 columns
+    took 9.7 against 7.0 ms for a [3,328, 3,328] product (and the log-weights rode in bf16).
+    bfloat16 operands (bf16 similarity) give bf16 logits with float32 accumulation; each block is widened to
+    float32 for the exponentials, which are stored back in bf16 (relative error 2^-8 per entry). The backward
+    can run once.
     """
 
     @staticmethod
-    def forward(ctx, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor, keys: int) -> torch.Tensor:
         exps = left @ right.T
         wide_dtype = torch.promote_types(exps.dtype, torch.float32)  # bf16 -> float32; float64 stays
+        weights = weights.to(wide_dtype)
         lse = torch.empty(exps.shape[0], dtype=wide_dtype, device=exps.device)
         totals = torch.empty_like(lse)
         # float32 logits are exponentiated in place; bf16 ones are widened into one reused [256, C] scratch.
@@ -71,27 +75,34 @@ class _RowLogSumExp(torch.autograd.Function):
         for start in range(0, exps.shape[0], LSE_BLOCK_ROWS):
             block = exps[start : start + LSE_BLOCK_ROWS]
             wide = block if in_place else scratch[: block.shape[0]].copy_(block)
-            top = wide.amax(1, keepdim=True)
-            total = wide.sub_(top).exp_().sum(1, keepdim=True)
-            lse[start : start + LSE_BLOCK_ROWS] = (top + total.log()).squeeze(1)
-            totals[start : start + LSE_BLOCK_ROWS] = total.squeeze(1)
+            # exponentials of the first ``keys`` columns only; padded columns (logit 0, weight 0) are set to 0:
+            # in the row max they would underflow a row whose real logits are all below ~-87 to a zero sum, and
+            # exp(0 - max) would overflow it to inf * 0 = NaN
+            real = wide[:, :keys]
+            top = real.amax(1)
+            real.sub_(top[:, None]).exp_()
+            wide[:, keys:] = 0
+            total = wide @ weights
+            lse[start : start + LSE_BLOCK_ROWS] = top + total.log()
+            totals[start : start + LSE_BLOCK_ROWS] = total
             if not in_place:
                 block.copy_(wide)
-        ctx.save_for_backward(left, right, exps, totals)
+        ctx.save_for_backward(left, right, weights, exps, totals)
         ctx.used = False
         return lse
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_lse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def backward(ctx, grad_lse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:
         if ctx.used:
             raise RuntimeError("item_infonce: its backward reuses the logits' memory and can run only once")
         ctx.used = True
-        left, right, exps, totals = ctx.saved_tensors
-        # softmax x incoming gradient; the factor in the buffer's dtype (a float32 factor on a bf16 buffer takes
-        # torch's mixed-dtype path: 43 against 3 ms for a [3,328, 3,328] matrix)
-        grad = exps.mul_((grad_lse / totals)[:, None].to(exps.dtype))
-        return grad @ right, grad.T @ left
+        left, right, weights, exps, totals = ctx.saved_tensors
+        row_scale = (grad_lse / totals)[:, None]
+        column_scale = weights[:, None]
+        grad_left = (exps @ (right * column_scale.to(right.dtype))) * row_scale.to(left.dtype)
+        grad_right = (exps.T @ (left * row_scale.to(left.dtype))) * column_scale.to(right.dtype)
+        return grad_left, grad_right, None, None
 
 
 def item_infonce(
@@ -100,26 +111,22 @@ def item_infonce(
     """InfoNCE from ID to LLM embeddings over distinct items [U, D] with occurrence counts [U] (see module doc)."""
     weights = counts.to(id_vecs.dtype)
     log_counts = weights.log()
-    queries = F.normalize(id_vecs, dim=-1) / temperature
-    keys = F.normalize(llm_vecs, dim=-1)
-    # One [U, U] matmul yields s_uv + log c_v directly (log c_v rides along as an extra key dimension), and a
-    # row logsumexp (_RowLogSumExp) is the only other [U, U] work. The row loss
-    # ce_u = log(sum_v c_v exp(s_uv)) - s_uu - log c_u counts the positive column c_u times instead of once;
-    # removing the extra (c_u - 1) exp(s_uu), a share (c_u - 1) / c_u * exp(-ce_u) < 1 of the sum, gives
-    # loss_u = ce_u + log c_u + log1p(-(c_u - 1) / c_u * exp(-ce_u)).
-    rows = queries.shape[0]
+    left = F.normalize(id_vecs, dim=-1) / temperature
+    right = F.normalize(llm_vecs, dim=-1)
+    # One [U, U] matmul and a count-weighted row logsumexp (_RowLogSumExp) give lse_u = log sum_v c_v exp(s_uv),
+    # the only [U, U] work. The row loss ce_u = lse_u - s_uu - log c_u counts the positive column c_u times
+    # instead of once; removing the extra (c_u - 1) exp(s_uu), a share (c_u - 1) / c_u * exp(-ce_u) < 1 of the
+    # sum, gives loss_u = ce_u + log c_u + log1p(-(c_u - 1) / c_u * exp(-ce_u)).
+    rows = left.shape[0]
     pad = -rows % INFONCE_ROWS_STEP
-    left = torch.cat([queries, queries.new_ones(rows, 1)], 1)
-    right = torch.cat([keys, log_counts[:, None]], 1)
-    if pad:
-        left = torch.cat([left, left.new_zeros(pad, left.shape[1])])
-        right = torch.cat([right, F.pad(right.new_full((pad, 1), PAD_LOGIT), (right.shape[1] - 1, 0))])
+    if pad:  # padded rows are zero and sliced off; padded keys are zero with weight 0, so they add nothing
+        left, right = F.pad(left, (0, 0, 0, pad)), F.pad(right, (0, 0, 0, pad))
     if similarity_in_bf16():  # bf16 operands and logits, float32 accumulation and softmax (faerec.device)
         left, right = left.bfloat16(), right.bfloat16()
-    lse = _RowLogSumExp.apply(left, right)[:rows]
-    # s_uu + log c_u from the same (possibly bf16-rounded) operands as the matmul, in float32
+    lse = _RowLogSumExp.apply(left, right, F.pad(weights, (0, pad)), rows)[:rows]
+    # s_uu from the same (possibly bf16-rounded) operands as the matmul, in float32
     positive = (left[:rows].float() * right[:rows].float()).sum(1)
-    ce = (lse - positive).clamp_min(0.0)
+    ce = (lse - positive - log_counts).clamp_min(0.0)
     per_item = ce + log_counts + torch.log1p(-(weights - 1) / weights * torch.exp(-ce))
     return (per_item * weights).sum() / weights.sum()
 

@@ -158,3 +158,16 @@ def test_infonce_backward_refuses_a_second_pass():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="only once"):
         loss.backward()
+
+
+def test_infonce_stays_finite_when_every_logit_of_a_row_is_far_below_zero():
+    # temperature 0.01 and IDs opposite to every LLM row: all logits are -100, where exp() underflows float32;
+    # the row max must come from the real keys, not from the zero logits of the padded ones
+    direction = torch.nn.functional.normalize(torch.randn(16, generator=torch.Generator().manual_seed(3)), dim=0)
+    llm = (direction + 0.01 * torch.randn(40, 16, generator=torch.Generator().manual_seed(4))).requires_grad_()
+    ids = (-direction).repeat(40, 1).requires_grad_()
+    counts = torch.randint(1, 4, (40,), generator=torch.Generator().manual_seed(5))
+    ours = item_infonce(ids, llm, counts, 0.01)
+    reference = item_infonce(ids.double(), llm.double(), counts, 0.01)
+    assert torch.isfinite(ours)
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-4)
