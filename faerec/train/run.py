@@ -8,8 +8,9 @@ runs/<run-id>/
   best.pt          {"epoch", "model"}: the best-validation weights, for `faerec evaluate`
   user_ranks.parquet  each test user's target and rank (faerec.eval.run.write_user_ranks)
   metrics.json     docs/CONTRACT.md; written last
-A run killed at any point and started again with ``resume=True`` redoes at most the unfinished epoch and, on
-CPU, ends with exactly the metrics of an uninterrupted run (tests/train).
+A run killed at any point and started again with ``resume=True`` redoes at most the unfinished epoch (two when
+the last one's validation was running beside the next epoch, faerec.train.overlap) and, on CPU, ends with
+exactly the metrics of an uninterrupted run (tests/train).
 Under torchrun (faerec.train.ddp) every rank runs this function: faerec.train.distributed says how the ranks
 share the work; rank 0 alone validates, writes these files and tests the best weights.
 """
@@ -41,6 +42,7 @@ from faerec.runs.modelling import check_embeddings, model_for, text_tables
 from faerec.train import distributed
 from faerec.train.loop import EarlyStopping, train_epoch
 from faerec.train.negatives import NegativeSampler
+from faerec.train.overlap import ValidationThread, overlap_wanted, snapshot
 from faerec.train.sequences import TrainingExamples
 
 
@@ -69,8 +71,12 @@ def train_run(
     out_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    overlap_validation: bool | None = None,
 ) -> dict[str, Any]:
-    """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir"."""
+    """Train, early-stop on validation, test the best weights; returns metrics.json's content + "run_dir".
+
+    ``overlap_validation``: validate each epoch in a second thread while the next one trains
+    (faerec.train.overlap; the same results either way); None decides by the run's threads and cores."""
     wall_start = time.perf_counter()
     configure_heap()  # fixed malloc thresholds: the next batch reuses this batch's freed blocks (faerec.memory)
     reset_peak_resident()  # metrics.json's peak is this run's, also when one process trains several runs
@@ -134,42 +140,72 @@ def train_run(
 
     session_start = time.perf_counter()
     guard = HeapGuard()
-    for epoch in range(epochs_done, cfg.epochs):
-        if stop_reason is not None:
-            break
-        record: dict[str, Any] = {"epoch": epoch + 1}
-        started = time.perf_counter()
-        record.update(train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=cfg.batch_size,
-                                  device=device, bf16=cfg.bf16, bf16_similarity=similarity == "bf16",
-                                  progress=progress and world.is_main, parallel=parallel))
-        record["train_seconds"] = time.perf_counter() - started
-        record["examples_per_second"] = len(examples) / record["train_seconds"]
-        if ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs) and world.is_main:
-            with distributed.all_threads(world, device):
-                valid = evaluator.evaluate(model, "valid")
+
+    def finish(record: dict[str, Any], state: dict | None, valid: dict | None, elapsed_now: float) -> str | None:
+        """Apply one epoch's validation, early stopping, history line and checkpoint, in epoch order; ``state``:
+        the snapshot taken at the end of that epoch, or None for the live model (nothing trained since)."""
+        reason = None
+        if valid is not None:
             record["valid_seconds"] = valid.pop("seconds")
             record["valid"] = valid
-            score = valid["overall"][cfg.select_metric]
-            record["improved"] = stopping.update(score, epoch + 1, lambda: checkpoint.cpu_state(model))
+            best = (lambda: state["model"]) if state is not None else (lambda: checkpoint.cpu_state(model))
+            record["improved"] = stopping.update(valid["overall"][cfg.select_metric], record["epoch"], best)
             if stopping.should_stop(cfg.patience):
-                stop_reason = "early_stopping"
-        if stop_reason is None and epoch + 1 == cfg.epochs:
-            stop_reason = "epoch_budget"
-        stop_reason = distributed.broadcast(stop_reason, world)  # rank 0 validated and decided
+                reason = "early_stopping"
+        if reason is None and record["epoch"] == cfg.epochs:
+            reason = "epoch_budget"
+        reason = distributed.broadcast(reason, world)  # rank 0 validated and decided
         history.append(record)
         if progress and world.is_main:
             _report_epoch(record, stopping, cfg.select_metric)
-        elapsed_now = elapsed + time.perf_counter() - session_start
         rank_rng = distributed.gather_rng(world, device)
         if world.is_main:
+            live = state is None
             checkpoint.save(ckpt_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                "rng": checkpoint.capture_rng(data_generator), "early_stopping": stopping.to_dict(),
-                "history": history, "elapsed_seconds": elapsed_now, "stop_reason": stop_reason,
-                **({"rank_rng": rank_rng} if rank_rng is not None else {}),
+                "model": model.state_dict() if live else state["model"],
+                "optimizer": optimizer.state_dict() if live else state["optimizer"], "epoch": record["epoch"],
+                "rng": checkpoint.capture_rng(data_generator) if live else state["rng"],
+                "early_stopping": stopping.to_dict(), "history": history, "elapsed_seconds": elapsed_now,
+                "stop_reason": reason, **({"rank_rng": rank_rng} if rank_rng is not None else {}),
             })
             _write_history(run_dir, history)
-        guard.check()  # between epochs, where handing free pages back costs one re-fault of the working set
+        return reason
+
+    # faerec.train.overlap: the validation of epoch e may run in a second thread while epoch e + 1 trains
+    beside = ValidationThread(model, evaluator) if overlap_wanted(overlap_validation, device, world.active) else None
+    pending: tuple | None = None  # (record, snapshot, validation future, elapsed) of the epoch validating beside
+    try:
+        for epoch in range(epochs_done, cfg.epochs):
+            if stop_reason is not None:
+                break
+            record: dict[str, Any] = {"epoch": epoch + 1}
+            started = time.perf_counter()
+            record.update(train_epoch(model, optimizer, examples, sampler, epoch=epoch, batch_size=cfg.batch_size,
+                                      device=device, bf16=cfg.bf16, bf16_similarity=similarity == "bf16",
+                                      progress=progress and world.is_main, parallel=parallel))
+            record["train_seconds"] = time.perf_counter() - started
+            record["examples_per_second"] = len(examples) / record["train_seconds"]
+            if pending is not None:
+                done, state, future, elapsed_then = pending
+                pending = None
+                stop_reason = finish(done, state, future.result(), elapsed_then)
+                if stop_reason is not None:
+                    break  # without the overlap this epoch would not have been trained: drop it
+            validates = ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs) and world.is_main
+            if validates and beside is not None and epoch + 1 < cfg.epochs:
+                state = snapshot(model, optimizer, data_generator)
+                pending = (record, state, beside.submit(state["model"]),
+                           elapsed + time.perf_counter() - session_start)
+            else:
+                valid = None
+                if validates:
+                    with distributed.all_threads(world, device):
+                        valid = evaluator.evaluate(model, "valid")
+                stop_reason = finish(record, None, valid, elapsed + time.perf_counter() - session_start)
+            guard.check()  # between epochs, where handing free pages back costs one re-fault of the working set
+    finally:
+        if beside is not None:
+            beside.close()
     elapsed += time.perf_counter() - session_start
     if not world.is_main:  # rank 0 alone tests the best weights and writes the rest of the run's files
         return {"run_dir": str(run_dir), "rank": world.rank}
@@ -180,7 +216,8 @@ def train_run(
     final_start = time.perf_counter()
     model.load_state_dict(stopping.best_state)
     checkpoint.save(run_dir / checkpoint.BEST, {"epoch": stopping.best_epoch, "model": stopping.best_state})
-    valid = evaluator.evaluate(model, "valid")
+    # the best epoch's validation scored exactly these weights: its metrics, not a second pass over the split
+    valid = next(r["valid"] for r in history if r["epoch"] == stopping.best_epoch)
     test = evaluator.evaluate(model, "test", also=("paper",))
     write_user_ranks(evaluator, model, run_dir / folder.USER_RANKS)  # before metrics.json, which marks the end
     train_times = [r["train_seconds"] for r in history]
