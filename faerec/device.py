@@ -226,7 +226,7 @@ def autocast(device: torch.device | str, enabled: bool) -> contextlib.AbstractCo
 
 # -- bf16 operands for the alignment similarity matmuls -------------------------------------------------------
 # The [U, U] similarity matmul of an InfoNCE over a batch's distinct items is the largest kernel of a FAERec
-# training step (~2,500 x 129 x 2,500 per Beauty batch, forward and two backward products). With bf16
+# training step (~3,000 x 128 x 3,000 per Beauty batch, forward and two backward products). With bf16
 # operands and float32 accumulation it runs ~6x faster where bf16 is native, at a logit error of ~1e-3 relative.
 # Whole-model autocast is not the same thing: at hidden 128 its casts and bf16 element-wise ops cost more than
 # it saves on a CPU. The trainer sets this scope around a training step (``similarity_bf16``); the losses ask.

@@ -132,9 +132,10 @@ def item_infonce(
 
 
 def _standardise(x: torch.Tensor, weights: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    mean = (weights[:, None] * x).sum(0) / total
+    # weighted column sums as [U] @ [U, D] products: one pass each, no [U, D] temporary of weighted rows
+    mean = (weights @ x) / total
     centred = x - mean
-    variance = (weights[:, None] * centred.pow(2)).sum(0) / (total - 1)  # unbiased, like Tensor.std
+    variance = (weights @ centred.square()) / (total - 1)  # unbiased, like Tensor.std
     # clamp: a constant column (std 0) must give a 0 gradient, not sqrt'(0) = inf -> NaN
     return centred / (variance.clamp_min(1e-12).sqrt() + STD_EPS)
 

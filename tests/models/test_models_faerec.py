@@ -207,6 +207,22 @@ def test_dropout_keeps_the_right_share_and_rescales():
     assert torch.equal(drop.eval()(out), out)
 
 
+def test_dropout_masks_follow_torchs_random_state_and_differ_between_calls():
+    # the masks are seeded from torch's CPU generator: a checkpoint's torch state restores them (resume)
+    from faerec.models.layers import Dropout
+
+    drop = Dropout(0.5).train()
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    first, second = drop(torch.ones(5000)), drop(torch.ones(5000))
+    assert not torch.equal(first != 0, second != 0)
+    torch.set_rng_state(state)
+    assert torch.equal(drop(torch.ones(5000)), first) and torch.equal(drop(torch.ones(5000)), second)
+    # neighbouring 16-bit slices of one word are not correlated: keep/keep pairs occur a quarter of the time
+    pairs = (drop(torch.ones(400_000)) != 0).view(-1, 2)
+    assert (pairs[:, 0] & pairs[:, 1]).float().mean().item() == pytest.approx(0.25, abs=0.005)
+
+
 def test_row_gathers_have_a_reproducible_gradient_with_several_threads():
     """FAERec gathers item rows by an index with repeats; plain indexing accumulates their gradient with atomic
     adds on a multi-threaded CPU (run-to-run differences in the last bits), layers.take must not."""
