@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -142,14 +141,8 @@ class SeqLayout:
 
 class Dropout(nn.Module):
     """Inverted dropout. Same distribution as ``nn.Dropout``, but on CPU the keep-mask comes from 16-bit
-    slices of 64-bit random words: torch's CPU ``bernoulli_`` costs ~15 ns per element, which made dropout
-    (some 2.5 M elements per FAERec training batch) a fifth of a CPU training step. p is honoured to 2^-16.
-
-    The words come from numpy's SFC64 generator, seeded per call by one 62-bit draw from torch's CPU
-    generator: the masks are still fixed by ``torch.manual_seed`` and by the torch random state a checkpoint
-    saves, and SFC64 (Doty-Humphrey's small fast chaotic generator, one of numpy's bit generators) fills
-    them at ~3 ns per word against ~7 ns for torch's Mersenne Twister (3.4 against 4.9 ms for a [7,068, 128]
-    mask, median of 30 alternating calls)."""
+    slices of 64-bit random integers: torch's CPU ``bernoulli_`` costs ~15 ns per element, which made dropout
+    (some 2.5 M elements per FAERec training batch) a fifth of a CPU training step. p is honoured to 2^-16."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -157,13 +150,13 @@ class Dropout(nn.Module):
         self.threshold = -(1 << 15) + round(self.p * (1 << 16))  # int16 draws >= threshold are kept
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0 or x.numel() == 0:
+        if not self.training or self.p == 0.0:
             return x
         if x.device.type != "cpu":
             return nn.functional.dropout(x, self.p, training=True)
         n = x.numel()
-        seed = int(torch.randint(0, 1 << 62, (1,)))
-        words = torch.from_numpy(np.random.SFC64(seed).random_raw((n + 3) // 4).view(np.int64))
+        # random_(lowest, None) is torch's full 64-bit path: one generator draw per word, no range reduction
+        words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
         keep = words.view(torch.int16)[:n].view(x.shape) >= self.threshold
         # x * bool promotes without a float copy of the mask; the scale goes in place on the product
         return x.mul(keep).mul_(1.0 / (1.0 - self.p))

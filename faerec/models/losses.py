@@ -132,10 +132,9 @@ def item_infonce(
 
 
 def _standardise(x: torch.Tensor, weights: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    # weighted column sums as [U] @ [U, D] products: one pass each, no [U, D] temporary of weighted rows
-    mean = (weights @ x) / total
+    mean = (weights[:, None] * x).sum(0) / total
     centred = x - mean
-    variance = (weights @ centred.square()) / (total - 1)  # unbiased, like Tensor.std
+    variance = (weights[:, None] * centred.pow(2)).sum(0) / (total - 1)  # unbiased, like Tensor.std
     # clamp: a constant column (std 0) must give a 0 gradient, not sqrt'(0) = inf -> NaN
     return centred / (variance.clamp_min(1e-12).sqrt() + STD_EPS)
 

@@ -208,7 +208,7 @@ def test_dropout_keeps_the_right_share_and_rescales():
 
 
 def test_dropout_masks_follow_torchs_random_state_and_differ_between_calls():
-    # the masks are seeded from torch's CPU generator: a checkpoint's torch state restores them (resume)
+    # the masks come from torch's CPU generator: a checkpoint's torch state restores them (resume)
     from faerec.models.layers import Dropout
 
     drop = Dropout(0.5).train()
