@@ -99,3 +99,27 @@ def test_overlap_is_chosen_only_where_it_can_pay(monkeypatch):
     monkeypatch.setattr(overlap.torch, "get_num_threads", lambda: 1)
     monkeypatch.setattr(overlap.os, "sched_getaffinity", lambda pid: {0})
     assert not overlap.overlap_wanted(None, cpu, distributed=False)  # no second core to validate on
+
+
+def test_the_validation_copy_shares_frozen_inputs_and_owns_its_weights(tiny_dataset, fake_store):
+    from faerec.data.dataset import Dataset
+    from faerec.eval.evaluator import Evaluator
+    from faerec.runs.modelling import model_for, text_tables
+
+    cfg = small_config()
+    dataset = Dataset.load(tiny_dataset)
+    model = model_for(dataset, cfg, text_tables(dataset, cfg))
+    beside = overlap.ValidationThread(model, Evaluator(dataset, cfg.model.max_len))
+    try:
+        copy_buffers = dict(beside._model.named_buffers())
+        assert copy_buffers["embedder.llm_table"].data_ptr() == model.embedder.llm_table.data_ptr()
+        copy_params = dict(beside._model.named_parameters())
+        for name, param in model.named_parameters():
+            assert copy_params[name].data_ptr() != param.data_ptr(), name
+        before = model.embedder.llm_table.clone()
+        weights = {k: v.clone() + 1 for k, v in model.state_dict().items()}
+        beside.submit(weights).result()
+        assert torch.equal(model.embedder.llm_table, before)  # loading into the copy left the model alone
+        assert not torch.equal(next(model.parameters()), next(beside._model.parameters()))
+    finally:
+        beside.close()
