@@ -38,13 +38,17 @@ class CoreSplit:
         return self.processes > 1
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, e.g. a container's cpuset), capped by a user's
-    OMP_NUM_THREADS."""
+def affinity_cores() -> int:
+    """Cores this process may run on: its CPU affinity (e.g. a container's cpuset), whatever its thread count."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(len(os.sched_getaffinity(0)), 1)
     except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
+        return os.cpu_count() or 1
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (``affinity_cores``), capped by a user's OMP_NUM_THREADS."""
+    cores = affinity_cores()
     user = os.environ.get("OMP_NUM_THREADS", "").strip()
     if user.isdigit() and int(user) > 0:
         cores = min(cores, int(user))

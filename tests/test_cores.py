@@ -9,6 +9,7 @@ import pytest
 
 from faerec.cores import (
     RUN_MEMORY_BYTES,
+    affinity_cores,
     available_memory,
     side_by_side_split,
     split_cores,
@@ -51,6 +52,7 @@ def test_usable_cores_follows_the_affinity_and_a_users_omp_num_threads(monkeypat
     assert usable_cores() == affinity
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert usable_cores() == 1
+    assert affinity_cores() == affinity  # the machine's share, whatever this process's thread budget
     assert split_cores(4, memory=64 * GIB).processes == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
     assert usable_cores() == affinity

@@ -20,12 +20,12 @@ redo on resume instead of one.
 from __future__ import annotations
 
 import copy
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
 
+from faerec.cores import affinity_cores
 from faerec.eval.evaluator import Evaluator
 from faerec.runs import checkpoint
 
@@ -38,11 +38,8 @@ def overlap_wanted(requested: bool | None, device: torch.device, distributed: bo
         return False
     if requested is not None:
         return requested
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
-    return torch.get_num_threads() == 1 and cores > 1
+    # the affinity, not usable_cores: a side-by-side run's OMP_NUM_THREADS=1 is its share, not the machine's
+    return torch.get_num_threads() == 1 and affinity_cores() > 1
 
 
 def snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_generator: torch.Generator) -> dict:

@@ -141,7 +141,10 @@ def train_run(
     session_start = time.perf_counter()
     guard = HeapGuard()
 
-    def finish(record: dict[str, Any], state: dict | None, valid: dict | None, elapsed_now: float) -> str | None:
+    def elapsed_now() -> float:  # wall time over every session of this run, resumed ones included
+        return elapsed + time.perf_counter() - session_start
+
+    def finish(record: dict[str, Any], state: dict | None, valid: dict | None, seconds: float) -> str | None:
         """Apply one epoch's validation, early stopping, history line and checkpoint, in epoch order; ``state``:
         the snapshot taken at the end of that epoch, or None for the live model (nothing trained since)."""
         reason = None
@@ -160,13 +163,12 @@ def train_run(
             _report_epoch(record, stopping, cfg.select_metric)
         rank_rng = distributed.gather_rng(world, device)
         if world.is_main:
-            live = state is None
+            saved = state or {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "rng": checkpoint.capture_rng(data_generator)}
             checkpoint.save(ckpt_path, {
-                "model": model.state_dict() if live else state["model"],
-                "optimizer": optimizer.state_dict() if live else state["optimizer"], "epoch": record["epoch"],
-                "rng": checkpoint.capture_rng(data_generator) if live else state["rng"],
-                "early_stopping": stopping.to_dict(), "history": history, "elapsed_seconds": elapsed_now,
-                "stop_reason": reason, **({"rank_rng": rank_rng} if rank_rng is not None else {}),
+                **saved, "epoch": record["epoch"], "early_stopping": stopping.to_dict(), "history": history,
+                "elapsed_seconds": seconds, "stop_reason": reason,
+                **({"rank_rng": rank_rng} if rank_rng is not None else {}),
             })
             _write_history(run_dir, history)
         return reason
@@ -194,19 +196,18 @@ def train_run(
             validates = ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs) and world.is_main
             if validates and beside is not None and epoch + 1 < cfg.epochs:
                 state = snapshot(model, optimizer, data_generator)
-                pending = (record, state, beside.submit(state["model"]),
-                           elapsed + time.perf_counter() - session_start)
+                pending = (record, state, beside.submit(state["model"]), elapsed_now())
             else:
                 valid = None
                 if validates:
                     with distributed.all_threads(world, device):
                         valid = evaluator.evaluate(model, "valid")
-                stop_reason = finish(record, None, valid, elapsed + time.perf_counter() - session_start)
+                stop_reason = finish(record, None, valid, elapsed_now())
             guard.check()  # between epochs, where handing free pages back costs one re-fault of the working set
     finally:
         if beside is not None:
             beside.close()
-    elapsed += time.perf_counter() - session_start
+    elapsed = elapsed_now()
     if not world.is_main:  # rank 0 alone tests the best weights and writes the rest of the run's files
         return {"run_dir": str(run_dir), "rank": world.rank}
     distributed.take_idle_threads(world, device)  # the other ranks are done: their cores are free

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import torch
-from test_train_run import history, small_config, stable
+from test_train_run import history, small_config, stable, stable_record
 
 from faerec.train import loop, overlap, run
 
@@ -15,8 +15,7 @@ from faerec.train import loop, overlap, run
 def checkpoint_content(run_dir) -> dict:
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     state.pop("elapsed_seconds")
-    state["history"] = [{k: v for k, v in r.items() if not k.endswith("seconds") and k != "examples_per_second"}
-                        for r in state["history"]]
+    state["history"] = [stable_record(r) for r in state["history"]]
     return state
 
 
@@ -91,13 +90,13 @@ def test_overlap_is_chosen_only_where_it_can_pay(monkeypatch):
     assert not overlap.overlap_wanted(True, torch.device("cuda"), distributed=False)
     assert not overlap.overlap_wanted(True, cpu, distributed=True)
     assert overlap.overlap_wanted(True, cpu, distributed=False)
-    monkeypatch.setattr(overlap.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(overlap, "affinity_cores", lambda: 2)
     monkeypatch.setattr(overlap.torch, "get_num_threads", lambda: 1)
     assert overlap.overlap_wanted(None, cpu, distributed=False)
     monkeypatch.setattr(overlap.torch, "get_num_threads", lambda: 2)
     assert not overlap.overlap_wanted(None, cpu, distributed=False)  # its threads already use the cores
     monkeypatch.setattr(overlap.torch, "get_num_threads", lambda: 1)
-    monkeypatch.setattr(overlap.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(overlap, "affinity_cores", lambda: 1)
     assert not overlap.overlap_wanted(None, cpu, distributed=False)  # no second core to validate on
 
 

@@ -28,10 +28,13 @@ def stable(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in VOLATILE}
 
 
+def stable_record(record: dict) -> dict:
+    """A history line without its timings."""
+    return {k: v for k, v in record.items() if not k.endswith("seconds") and k != "examples_per_second"}
+
+
 def history(run_dir) -> list[dict]:
-    lines = (run_dir / "history.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.endswith("seconds") and k != "examples_per_second"}
-            for line in lines]
+    return [stable_record(json.loads(line)) for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
 def test_run_writes_contract_files_and_is_deterministic(tiny_dataset, tmp_path, fake_store):
