@@ -108,7 +108,7 @@ def main() -> None:
     # from one seeded random sample of all the examples.
     order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(7))
 
-    def run(n_batches: int, epoch: int) -> float:
+    def run(n_batches: int, epoch: int) -> float:  # the first n_batches * batch rows of ``order``
         rows = order[: n_batches * batch]
         subset = TrainingExamples(examples.users[rows], examples.inputs[rows], examples.targets[rows])
         started = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> None:
     for e in by_shape[:8]:
         print(f"  {e.key:<12} {e.flops / args.batches / 1e9:6.2f} GFLOP  {e.cpu_time_total / 1e6 / args.batches * 1e3:7.1f} ms"
               f"  {e.count // args.batches:3d}x  {e.input_shapes}")
-    tokens = int((examples.inputs[order[: args.batches * batch]] != 0).sum()) / args.batches
+    tokens = int((examples.inputs[order[: args.batches * batch]] != 0).sum()) / args.batches  # the profiled rows
     shapes = [(int(tokens), 128, 128), (int(tokens), 128, 384), (2048, 128, 2048), (int(tokens), 128, 4096)]
     rate = matmul_rate(torch, shapes)
     floor = flops / (rate * 1e9)
